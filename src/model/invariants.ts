@@ -1,0 +1,130 @@
+/**
+ * Cross-object rules (contract section 4), judged on the whole next state of a tenant and, for
+ * the rules about transitions, against the current one. Pure: the store, the operator and the
+ * webhook all call this one function.
+ */
+import { OWNER_ROLE, PROTECTED_HOLDER_ROLES, type Kind } from './catalog.js';
+import { sameEntry } from './tenant.js';
+import type { AnyEntry, Entry, TenantState } from './types.js';
+
+export interface Violation {
+  tenant: string;
+  kind: Kind;
+  name: string;
+  /** CamelCase rule name, for Events and webhook answers. */
+  rule: string;
+  message: string;
+}
+
+export function formatViolation(v: Violation): string {
+  return `${v.kind} ${v.tenant}/${v.name}: ${v.message}`;
+}
+
+function changed(current: TenantState, next: TenantState, e: AnyEntry): boolean {
+  const map = { User: current.users, Group: current.groups, Role: current.roles, RoleBinding: current.bindings }[e.kind] as Map<string, AnyEntry>;
+  const before = map.get(e.name);
+  return !before || !sameEntry(before, e);
+}
+
+function uniqueEmails(current: TenantState, next: TenantState, out: Violation[]): void {
+  const byEmail = new Map<string, Entry<'User'>[]>();
+  for (const u of next.users.values()) {
+    const key = u.spec.email.toLowerCase();
+    byEmail.set(key, [...(byEmail.get(key) ?? []), u]);
+  }
+  for (const users of byEmail.values()) {
+    if (users.length < 2) continue;
+    const sorted = [...users].sort((a, b) => Number(changed(current, next, a)) - Number(changed(current, next, b)) || a.name.localeCompare(b.name));
+    const keeper = sorted[0]!;
+    for (const u of sorted.slice(1)) {
+      out.push({
+        tenant: next.tenant, kind: 'User', name: u.name, rule: 'UniqueEmail',
+        message: `email ${u.spec.email} is already used by User ${next.tenant}/${keeper.name} (emails are unique in a tenant, case-insensitive)`,
+      });
+    }
+  }
+}
+
+function bindingScopes(current: TenantState, next: TenantState, out: Violation[]): void {
+  for (const b of next.bindings.values()) {
+    const role = next.roles.get(b.spec.roleRef.name);
+    if (!role) continue; // dangling: grants nothing, reported as not ready, not refused
+    const problem =
+      role.spec.scope === 'Folder' && b.spec.folder === undefined
+        ? `is a Folder role: spec.folder is required`
+        : role.spec.scope === 'Tenant' && b.spec.folder !== undefined
+          ? `is a Tenant role: spec.folder is forbidden`
+          : undefined;
+    if (!problem) continue;
+    // Blame what changed: the binding, or the role whose scope moved under an existing binding.
+    if (changed(current, next, b) || !changed(current, next, role)) {
+      out.push({ tenant: next.tenant, kind: 'RoleBinding', name: b.name, rule: 'BindingScope', message: `role ${role.name} ${problem}` });
+    } else {
+      out.push({
+        tenant: next.tenant, kind: 'Role', name: role.name, rule: 'BindingScope',
+        message: `scope cannot become ${role.spec.scope} while RoleBinding ${next.tenant}/${b.name} binds it${b.spec.folder ? ` to folder ${b.spec.folder}` : ' tenant-wide'}`,
+      });
+    }
+  }
+}
+
+function immutableRoleRefs(current: TenantState, next: TenantState, out: Violation[]): void {
+  for (const b of next.bindings.values()) {
+    const before = current.bindings.get(b.name);
+    if (before && before.spec.roleRef.name !== b.spec.roleRef.name) {
+      out.push({
+        tenant: next.tenant, kind: 'RoleBinding', name: b.name, rule: 'ImmutableRoleRef',
+        message: `spec.roleRef is immutable (was ${before.spec.roleRef.name}, now ${b.spec.roleRef.name}); delete the binding and create a new one`,
+      });
+    }
+  }
+}
+
+function singleOwner(current: TenantState, next: TenantState, out: Violation[]): void {
+  const owners = [...next.bindings.values()].filter((b) => b.spec.roleRef.name === OWNER_ROLE);
+  for (const b of owners) {
+    const users = b.spec.subjects.filter((s) => s.kind === 'User');
+    if (b.spec.subjects.length !== 1 || users.length !== 1) {
+      out.push({
+        tenant: next.tenant, kind: 'RoleBinding', name: b.name, rule: 'SingleOwner',
+        message: `the owner role is held by exactly one User: the binding must have exactly one subject of kind User`,
+      });
+    }
+  }
+  if (owners.length > 1) {
+    const sorted = [...owners].sort((a, b) => Number(changed(current, next, a)) - Number(changed(current, next, b)) || a.name.localeCompare(b.name));
+    for (const extra of sorted.slice(1)) {
+      out.push({
+        tenant: next.tenant, kind: 'RoleBinding', name: extra.name, rule: 'SingleOwner',
+        message: `at most one owner per tenant: RoleBinding ${next.tenant}/${sorted[0]!.name} already grants owner (change its subject to transfer ownership)`,
+      });
+    }
+  }
+}
+
+function protectedHolders(current: TenantState, next: TenantState, out: Violation[]): void {
+  for (const before of current.users.values()) {
+    if (!before.spec.active) continue;
+    const after = next.users.get(before.name);
+    if (after && after.spec.active) continue;
+    const holding = [...next.bindings.values()].find(
+      (b) => PROTECTED_HOLDER_ROLES.has(b.spec.roleRef.name) && b.spec.subjects.some((s) => s.kind === 'User' && s.name === before.name),
+    );
+    if (!holding) continue;
+    out.push({
+      tenant: next.tenant, kind: 'User', name: before.name, rule: 'ProtectedHolder',
+      message: `cannot be ${after ? 'deactivated' : 'deleted'}: holds ${holding.spec.roleRef.name} through the explicit RoleBinding ${next.tenant}/${holding.name}; remove the binding first`,
+    });
+  }
+}
+
+/** All violations of the next state of one tenant, given the state it replaces. */
+export function checkInvariants(current: TenantState, next: TenantState): Violation[] {
+  const out: Violation[] = [];
+  uniqueEmails(current, next, out);
+  bindingScopes(current, next, out);
+  immutableRoleRefs(current, next, out);
+  singleOwner(current, next, out);
+  protectedHolders(current, next, out);
+  return out;
+}

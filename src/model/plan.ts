@@ -1,0 +1,143 @@
+/**
+ * The planner: from a tenant's current state and what documents ask for, the next state, the
+ * list of changes and any violation. Pure; the store applies a plan only when it has no
+ * violation, in one transaction, so nothing is ever partially applied.
+ */
+import { ADMINISTRATOR_ROLE, KINDS, OWNER_ROLE, type Kind } from './catalog.js';
+import { checkInvariants, type Violation } from './invariants.js';
+import { allEntries, builtInEntries, builtInEntry, cloneTenant, collection, emptyTenant, getEntry, putEntry, sameEntry, sameSpec } from './tenant.js';
+import type { AnyEntry, Entry, TenantState } from './types.js';
+
+export interface ObjectRefKey {
+  kind: Kind;
+  name: string;
+}
+
+export interface DesiredState {
+  tenant: string;
+  /** Objects that must exist with these specs (from documents: origin `user`). */
+  upserts: AnyEntry[];
+  /** Objects to delete (the operator's finalizer path). */
+  deletes?: ObjectRefKey[];
+  /** Delete every `user` object of the tenant that `upserts` does not name. */
+  prune?: boolean;
+}
+
+export type ChangeAction = 'created' | 'updated' | 'deleted';
+
+export interface ObjectChange {
+  tenant: string;
+  kind: Kind;
+  name: string;
+  action: ChangeAction;
+  before?: AnyEntry;
+  after?: AnyEntry;
+}
+
+export interface TenantPlan {
+  tenant: string;
+  current: TenantState;
+  next: TenantState;
+  changes: ObjectChange[];
+  /** Objects the documents named that are already as asked. */
+  unchanged: ObjectRefKey[];
+  violations: Violation[];
+}
+
+/** Puts back any built-in that is missing or altered (e.g. a hand-edited database). */
+function ensureBuiltIns(state: TenantState): void {
+  for (const b of builtInEntries()) {
+    const have = getEntry(state, b.kind, b.name);
+    if (!have || !sameEntry(have, b)) putEntry(state, b);
+  }
+}
+
+function protectedViolation(tenant: string, kind: Kind, name: string, verb: 'changed' | 'deleted'): Violation {
+  const what = kind === 'Group' ? 'the global group' : `built-in role ${name}`;
+  return {
+    tenant, kind, name, rule: kind === 'Group' ? 'ProtectedGlobalGroup' : 'BuiltInRole',
+    message: `${what} cannot be ${verb}${kind === 'Role' && verb === 'changed' ? ` (the name ${name} is reserved)` : ''}`,
+  };
+}
+
+/** Contract 4.3: the former owner of a transferred tenant keeps `administrator`. */
+function transferOwnership(current: TenantState, next: TenantState): void {
+  const ownerOf = (s: TenantState) =>
+    [...s.bindings.values()].filter((b) => b.spec.roleRef.name === OWNER_ROLE).flatMap((b) => b.spec.subjects.filter((x) => x.kind === 'User').map((x) => x.name));
+  const before = ownerOf(current);
+  const after = ownerOf(next);
+  if (before.length !== 1 || after.length === 0) return;
+  const former = before[0]!;
+  if (after.includes(former) || !next.users.has(former)) return;
+  const name = `former-owner-${former}`.slice(0, 253);
+  if (next.bindings.has(name)) return;
+  const binding: Entry<'RoleBinding'> = {
+    kind: 'RoleBinding', name, origin: 'system',
+    spec: { roleRef: { name: ADMINISTRATOR_ROLE }, subjects: [{ kind: 'User', name: former }] },
+  };
+  next.bindings.set(name, binding);
+}
+
+function diff(current: TenantState, next: TenantState): ObjectChange[] {
+  const changes: ObjectChange[] = [];
+  for (const kind of KINDS) {
+    const before = collection(current, kind) as Map<string, AnyEntry>;
+    const after = collection(next, kind) as Map<string, AnyEntry>;
+    const names = [...new Set([...before.keys(), ...after.keys()])].sort();
+    for (const name of names) {
+      const b = before.get(name);
+      const a = after.get(name);
+      if (!b && a) changes.push({ tenant: next.tenant, kind, name, action: 'created', after: a });
+      else if (b && !a) changes.push({ tenant: next.tenant, kind, name, action: 'deleted', before: b });
+      else if (b && a && !sameEntry(b, a)) changes.push({ tenant: next.tenant, kind, name, action: 'updated', before: b, after: a });
+    }
+  }
+  return changes;
+}
+
+/**
+ * Plans one tenant. `current` undefined means the tenant is new: it starts with its built-ins.
+ */
+export function planTenant(current: TenantState | undefined, desired: DesiredState): TenantPlan {
+  const tenant = desired.tenant;
+  const base = current ?? emptyTenant(tenant);
+  const next = cloneTenant(base);
+  ensureBuiltIns(next);
+  const violations: Violation[] = [];
+  const named = new Set<string>();
+
+  for (const doc of desired.upserts) {
+    named.add(`${doc.kind}/${doc.name}`);
+    const builtIn = builtInEntry(doc.kind, doc.name);
+    if (builtIn) {
+      // Re-stating a built-in exactly as it is, is fine (GitOps repos may carry them); anything else is not.
+      if (!sameSpec(builtIn.spec, doc.spec)) violations.push(protectedViolation(tenant, doc.kind, doc.name, 'changed'));
+      continue;
+    }
+    putEntry(next, { ...doc, origin: 'user' } as AnyEntry);
+  }
+
+  for (const ref of desired.deletes ?? []) {
+    if (builtInEntry(ref.kind, ref.name)) {
+      violations.push(protectedViolation(tenant, ref.kind, ref.name, 'deleted'));
+      continue;
+    }
+    collection(next, ref.kind).delete(ref.name);
+  }
+
+  if (desired.prune) {
+    for (const e of allEntries(next)) {
+      if (e.origin === 'user' && !named.has(`${e.kind}/${e.name}`)) collection(next, e.kind).delete(e.name);
+    }
+  }
+
+  transferOwnership(base, next);
+  violations.push(...checkInvariants(base, next));
+
+  const changes = diff(base, next);
+  const changedKeys = new Set(changes.map((c) => `${c.kind}/${c.name}`));
+  const unchanged = desired.upserts
+    .filter((d) => !changedKeys.has(`${d.kind}/${d.name}`))
+    .map((d) => ({ kind: d.kind, name: d.name }));
+  return { tenant, current: base, next, changes, unchanged, violations };
+}

@@ -1,0 +1,238 @@
+/**
+ * JSON Schemas of the four kinds' `spec`: the single source of truth for ajv (the CLI, the
+ * operator and the webhook) and for the CRDs' openAPIV3Schema (scripts/gen-crds.ts derives
+ * crds/ from these). Keep every field described: the descriptions are what `kubectl explain`
+ * teaches.
+ *
+ * Only the subset of JSON Schema that Kubernetes structural schemas accept is used here, so the
+ * CRD generator only has to drop `additionalProperties: false` (CRDs prune unknown fields
+ * instead) and add the Kubernetes extensions.
+ */
+import { ACTIONS, FOLDER_RESOURCES, OBJECT_KINDS, TENANT_RESOURCES, type Kind } from './catalog.js';
+
+export type JSONSchema = Record<string, unknown>;
+
+/** DNS-1123 subdomain, as Kubernetes requires of object names. */
+export const NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+/** DNS-1123 label, as Kubernetes requires of namespace names. */
+export const NAMESPACE_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+/** 1 to 7 non-empty segments separated by `/`, no segment starting or ending with white space. */
+export const FOLDER_PATTERN = '^[^/\\s]([^/]*[^/\\s])?(/[^/\\s]([^/]*[^/\\s])?){0,6}$';
+export const MAX_FOLDER_DEPTH = 7;
+const LANGUAGE_PATTERN = '^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$';
+
+const str = (description: string, extra: JSONSchema = {}): JSONSchema => ({ type: 'string', description, ...extra });
+
+const userSpec: JSONSchema = {
+  type: 'object',
+  description: 'A person or a robot account of the orchestrator tenant (the namespace).',
+  required: ['email'],
+  additionalProperties: false,
+  properties: {
+    email: str("The person's identity: unique in the tenant, compared case-insensitively.", { format: 'email', maxLength: 254 }),
+    fullName: str('Display name.', { maxLength: 256 }),
+    type: str('`Human` (default) or `Robot` (a robot account; it holds the built-in `robot` role implicitly).', {
+      enum: ['Human', 'Robot'],
+      default: 'Human',
+    }),
+    active: {
+      type: 'boolean',
+      default: true,
+      description: 'An inactive user is denied everything. Holders of `owner` or `administrator` through an explicit binding cannot be deactivated.',
+    },
+    groups: {
+      type: 'array',
+      description: 'Names of Groups of the same namespace this user is a member of. Every user is also a member of `global`.',
+      maxItems: 256,
+      items: str('A Group name.', { pattern: NAME_PATTERN, maxLength: 253 }),
+    },
+    slackId: str('Slack member ID for notifications.', { maxLength: 64 }),
+    teamsId: str('Microsoft Teams user ID for notifications.', { maxLength: 256 }),
+    language: str('User interface language, a BCP 47 tag such as `en` or `pt-BR`.', { pattern: LANGUAGE_PATTERN, default: 'en', maxLength: 35 }),
+    notifications: {
+      type: 'object',
+      description: 'Which orchestrator events notify this user, and through which channels.',
+      additionalProperties: false,
+      properties: {
+        events: {
+          type: 'array',
+          description: 'Events: `All`, `TaskCompletion`, `NewResultFile`, `NewBotRelease`, `NewErrorEvent`, `RunnerOffline`.',
+          items: str('An event.', { enum: ['All', 'TaskCompletion', 'NewResultFile', 'NewBotRelease', 'NewErrorEvent', 'RunnerOffline'] }),
+        },
+        channels: {
+          type: 'array',
+          description: 'Channels: `Email` (default), `Slack`, `Teams`.',
+          default: ['Email'],
+          items: str('A channel.', { enum: ['Email', 'Slack', 'Teams'] }),
+        },
+      },
+    },
+    concurrentExecution: {
+      type: 'boolean',
+      default: true,
+      description: '`false`: the user may run only one job at a time (for credentials that cannot be used twice at once).',
+    },
+  },
+};
+
+const groupSpec: JSONSchema = {
+  type: 'object',
+  description: 'A group of users. Members are listed on each User (`spec.groups`). The group `global` is protected and holds every user.',
+  additionalProperties: false,
+  properties: {
+    displayName: str('Display name.', { maxLength: 256 }),
+    description: str('What the group is for.', { maxLength: 2048 }),
+  },
+};
+
+const roleSpec: JSONSchema = {
+  type: 'object',
+  description: 'A named set of permissions, granted through RoleBindings.',
+  required: ['scope'],
+  additionalProperties: false,
+  properties: {
+    scope: str('`Tenant`: tenant resources, bound without a folder. `Folder`: folder resources, bound to a folder.', {
+      enum: ['Tenant', 'Folder'],
+    }),
+    displayName: str('Display name.', { maxLength: 256 }),
+    description: str('What the role is for.', { maxLength: 2048 }),
+    permissions: {
+      type: 'array',
+      description: 'What the role allows: resources with actions.',
+      maxItems: 64,
+      items: {
+        type: 'object',
+        description: 'One resource and the actions allowed on it.',
+        required: ['resource', 'actions'],
+        additionalProperties: false,
+        properties: {
+          resource: str(
+            `Tenant resources: ${TENANT_RESOURCES.join(', ')}. Folder resources: ${FOLDER_RESOURCES.join(', ')}.`,
+            { enum: [...TENANT_RESOURCES, ...FOLDER_RESOURCES] },
+          ),
+          actions: {
+            type: 'array',
+            description: `Actions: ${ACTIONS.join(', ')}.`,
+            minItems: 1,
+            items: str('An action.', { enum: [...ACTIONS] }),
+          },
+        },
+      },
+    },
+  },
+};
+
+const roleBindingSpec: JSONSchema = {
+  type: 'object',
+  description: 'Grants a Role to Users and Groups, in the tenant or in a folder, optionally narrowed to objects, an environment, a time.',
+  required: ['roleRef', 'subjects'],
+  additionalProperties: false,
+  properties: {
+    roleRef: {
+      type: 'object',
+      description: 'The Role granted, in the same namespace. Immutable: delete and recreate the binding to change it.',
+      required: ['name'],
+      additionalProperties: false,
+      properties: { name: str('Role name.', { pattern: NAME_PATTERN, maxLength: 253 }) },
+    },
+    subjects: {
+      type: 'array',
+      description: 'Who is granted the role: Users (explicit rights) and Groups (inherited rights).',
+      minItems: 1,
+      maxItems: 1024,
+      items: {
+        type: 'object',
+        description: 'A User or Group of the same namespace.',
+        required: ['kind', 'name'],
+        additionalProperties: false,
+        properties: {
+          kind: str('`User` or `Group`.', { enum: ['User', 'Group'] }),
+          name: str('Object name.', { pattern: NAME_PATTERN, maxLength: 253 }),
+        },
+      },
+    },
+    folder: str(
+      'Folder path such as `Finance/Invoices`: required for Folder roles, forbidden for Tenant roles. The binding also applies in every subfolder. At most 7 levels.',
+      { pattern: FOLDER_PATTERN, maxLength: 1024 },
+    ),
+    resources: {
+      type: 'array',
+      description: 'When set, the binding grants only checks that name one of these objects.',
+      minItems: 1,
+      maxItems: 256,
+      items: {
+        type: 'object',
+        description: 'An orchestrator object, such as `{kind: Process, name: invoice-bot}`.',
+        required: ['kind', 'name'],
+        additionalProperties: false,
+        properties: {
+          kind: str(`Object kind: ${OBJECT_KINDS.join(', ')}.`, { enum: [...OBJECT_KINDS] }),
+          name: str('Object name in the orchestrator.', { minLength: 1, maxLength: 256 }),
+        },
+      },
+    },
+    environment: str('When set, the binding grants only checks in this environment (e.g. `staging`).', {
+      minLength: 1,
+      maxLength: 128,
+      pattern: '^[A-Za-z0-9]([-_.A-Za-z0-9]*[A-Za-z0-9])?$',
+    }),
+    expiresAt: str('RFC 3339 time after which the binding grants nothing.', { format: 'date-time' }),
+  },
+};
+
+export const SPEC_SCHEMAS: Record<Kind, JSONSchema> = {
+  User: userSpec,
+  Group: groupSpec,
+  Role: roleSpec,
+  RoleBinding: roleBindingSpec,
+};
+
+/** The status every kind reports (written by the operator). */
+export const STATUS_SCHEMA: JSONSchema = {
+  type: 'object',
+  description: 'What the operator observed and did.',
+  properties: {
+    observedGeneration: { type: 'integer', format: 'int64', description: 'The generation this status describes.' },
+    conditions: {
+      type: 'array',
+      description: 'Conditions; `Ready` tells whether the object is in the access store and fully effective.',
+      items: {
+        type: 'object',
+        required: ['type', 'status'],
+        properties: {
+          type: str('Condition type, e.g. `Ready`.'),
+          status: str('`True`, `False` or `Unknown`.', { enum: ['True', 'False', 'Unknown'] }),
+          reason: str('CamelCase reason, for filtering.'),
+          message: str('What a person should know or do.'),
+          observedGeneration: { type: 'integer', format: 'int64', description: 'Generation this condition was set for.' },
+          lastTransitionTime: str('When the status last changed.', { format: 'date-time' }),
+        },
+      },
+    },
+  },
+};
+
+/** Full document schema (apiVersion, kind, metadata, spec) used by ajv for one kind. */
+export function documentSchema(kind: Kind): JSONSchema {
+  return {
+    type: 'object',
+    required: ['apiVersion', 'kind', 'metadata', 'spec'],
+    properties: {
+      apiVersion: { const: 'rpa-access.io/v1alpha1' },
+      kind: { const: kind },
+      metadata: {
+        type: 'object',
+        required: ['name'],
+        properties: {
+          name: { type: 'string', pattern: NAME_PATTERN, maxLength: 253 },
+          namespace: { type: 'string', pattern: NAMESPACE_PATTERN, maxLength: 63 },
+          labels: { type: 'object', additionalProperties: { type: 'string' } },
+          annotations: { type: 'object', additionalProperties: { type: 'string' } },
+        },
+      },
+      spec: SPEC_SCHEMAS[kind],
+      status: { type: 'object' },
+    },
+    additionalProperties: false,
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * Validation of one document, with no knowledge of other objects: schema (ajv, from the same
+ * JSON Schemas the CRDs are generated from) plus the per-document rules a schema cannot say
+ * (scope of a Role's resources). Cross-object rules live in invariants.ts.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { API_VERSION_FULL, BUILT_IN_ROLE_NAMES, KINDS, resourceScope, type Kind } from './catalog.js';
+import { documentSchema } from './schemas.js';
+import type { AccessDocument, RoleSpec } from './types.js';
+
+// ajv-formats is CommonJS with a default export; under NodeNext it arrives as a namespace.
+const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: false });
+(addFormats as unknown as (a: Ajv, f: string[]) => void)(ajv, ['email', 'date-time']);
+
+const validators = new Map<Kind, ValidateFunction>(KINDS.map((k) => [k, ajv.compile(documentSchema(k))]));
+
+export interface ValidationResult {
+  /** The document with defaults applied; present only when there is no problem. */
+  document?: AccessDocument;
+  problems: string[];
+  /** What could be read of the document's identity, for error lines. */
+  kind?: string;
+  namespace?: string;
+  name?: string;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `/spec/permissions/0/resource` -> `spec.permissions[0].resource` */
+function fieldPath(instancePath: string): string {
+  let out = '';
+  for (const segment of instancePath.split('/').slice(1)) {
+    out += /^\d+$/.test(segment) ? `[${segment}]` : (out ? '.' : '') + segment;
+  }
+  return out;
+}
+
+function describeError(e: ErrorObject): string {
+  const at = fieldPath(e.instancePath);
+  const where = at ? `${at}: ` : '';
+  switch (e.keyword) {
+    case 'required':
+      return `${at ? at + '.' : ''}${String((e.params as { missingProperty: string }).missingProperty)} is required`;
+    case 'additionalProperties':
+      return `${at ? at + '.' : ''}${String((e.params as { additionalProperty: string }).additionalProperty)}: unknown field`;
+    case 'enum':
+      return `${where}must be one of ${((e.params as { allowedValues: unknown[] }).allowedValues).join(', ')}`;
+    case 'const':
+      return `${where}must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`;
+    case 'pattern':
+      if (at.endsWith('folder')) return `${where}must be a folder path of 1 to 7 non-empty segments like Finance/Invoices`;
+      if (at.endsWith('name') || at.startsWith('metadata')) return `${where}must be a lowercase DNS-1123 name (a-z, 0-9, '-', '.')`;
+      return `${where}has an invalid format`;
+    case 'format':
+      return `${where}must be ${(e.params as { format: string }).format === 'date-time' ? 'an RFC 3339 time such as 2026-12-31T23:59:59Z' : 'a valid ' + (e.params as { format: string }).format}`;
+    case 'type':
+      return `${where}must be ${(e.params as { type: string }).type}`;
+    default:
+      return `${where}${e.message ?? 'is invalid'}`;
+  }
+}
+
+/** Role rules a schema cannot express: a Tenant role names only tenant resources, a Folder role only folder ones. */
+function roleProblems(name: string, spec: RoleSpec): string[] {
+  if (BUILT_IN_ROLE_NAMES.has(name)) return []; // compared with the built-in definition by the planner
+  const problems: string[] = [];
+  (spec.permissions ?? []).forEach((p, i) => {
+    const scope = resourceScope(p.resource);
+    if (scope && scope !== spec.scope) {
+      problems.push(
+        `spec.permissions[${i}].resource: ${p.resource} is a ${scope.toLowerCase()} resource; a ${spec.scope} role may name only ${spec.scope.toLowerCase()} resources`,
+      );
+    }
+  });
+  return problems;
+}
+
+/**
+ * Validates one parsed document. `defaultNamespace` fills a missing metadata.namespace (like
+ * kubectl's -n); without it a missing namespace is a problem, because a namespace is a tenant.
+ */
+export function validateDocument(input: unknown, defaultNamespace?: string): ValidationResult {
+  if (!isRecord(input)) return { problems: ['document must be a mapping with apiVersion, kind, metadata and spec'] };
+  const doc = structuredClone(input);
+  const kind = typeof doc.kind === 'string' ? doc.kind : undefined;
+  const meta = isRecord(doc.metadata) ? doc.metadata : undefined;
+  const name = typeof meta?.name === 'string' ? meta.name : undefined;
+  if (meta && meta.namespace === undefined && defaultNamespace) meta.namespace = defaultNamespace;
+  const namespace = typeof meta?.namespace === 'string' ? meta.namespace : undefined;
+  const id = { kind, namespace, name };
+
+  if (doc.apiVersion !== API_VERSION_FULL) {
+    return { ...id, problems: [`apiVersion must be ${API_VERSION_FULL} (got ${JSON.stringify(doc.apiVersion ?? null)})`] };
+  }
+  if (!kind || !(KINDS as readonly string[]).includes(kind)) {
+    return { ...id, problems: [`kind must be one of ${KINDS.join(', ')} (got ${JSON.stringify(doc.kind ?? null)})`] };
+  }
+  const validate = validators.get(kind as Kind)!;
+  const problems: string[] = [];
+  if (!validate(doc)) problems.push(...(validate.errors ?? []).map(describeError));
+  if (meta && namespace === undefined) problems.push('metadata.namespace is required: a namespace is a tenant');
+  if (problems.length === 0 && kind === 'Role') problems.push(...roleProblems(name!, (doc as unknown as AccessDocument<'Role'>).spec));
+  if (problems.length > 0) return { ...id, problems: [...new Set(problems)] };
+  return { ...id, problems, document: doc as unknown as AccessDocument };
+}
+
+/** Applies the schema defaults to a spec (e.g. for objects read back from Kubernetes). */
+export function withDefaults<K extends Kind>(kind: K, spec: unknown): AccessDocument<K>['spec'] {
+  const result = validateDocument({ apiVersion: API_VERSION_FULL, kind, metadata: { name: 'x', namespace: 'x' }, spec });
+  return (result.document?.spec ?? spec) as AccessDocument<K>['spec'];
+}
