@@ -1,0 +1,47 @@
+/**
+ * The one migration set of both backends. Append only: a released migration never changes.
+ * Where the backends differ (auto-increment keys), the difference is named here and nowhere else.
+ */
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { StoreBackend } from './store.js';
+
+function migrations(backend: StoreBackend): Record<string, Migration> {
+  // SQLite's rowid alias vs PostgreSQL's identity column: the only dialect difference in the schema.
+  const id = (col: string) => (backend === 'postgres' ? sql`${sql.ref(col)} integer generated always as identity primary key` : sql`${sql.ref(col)} integer primary key autoincrement`);
+  return {
+    '0001_initial': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('tenants')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('revision', 'integer', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('objects')
+          .addColumn('tenant', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('spec', 'text', (c) => c.notNull())
+          .addColumn('origin', 'text', (c) => c.notNull())
+          .addColumn('revision', 'integer', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('objects_pk', ['tenant', 'kind', 'name'])
+          .execute();
+        await sql`create table applies (${id('id')}, at text not null, actor text not null, source text not null, tenants text not null, summary text not null)`.execute(db);
+        await sql`create table audit (${id('id')}, apply_id integer not null references applies(id), tenant text not null, kind text not null, name text not null, action text not null, before text, after text, at text not null)`.execute(db);
+        await db.schema.createIndex('audit_tenant').on('audit').columns(['tenant', 'id']).execute();
+        await db.schema.createIndex('audit_apply').on('audit').column('apply_id').execute();
+      },
+    },
+  };
+}
+
+export async function migrate(db: Kysely<unknown>, backend: StoreBackend): Promise<void> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(backend) };
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new Error(`store migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}

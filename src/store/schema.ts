@@ -1,0 +1,49 @@
+/** Tables of the access store, as Kysely sees them. Times are ISO-8601 text on both backends. */
+import type { Generated } from 'kysely';
+
+export interface TenantsTable {
+  name: string;
+  /** Bumped by every committed change of the tenant: the cheap change counter. */
+  revision: number;
+  updated_at: string;
+}
+
+export interface ObjectsTable {
+  tenant: string;
+  kind: string;
+  name: string;
+  /** The spec as canonical JSON. */
+  spec: string;
+  origin: string;
+  /** Tenant revision of the last change to this object. */
+  revision: number;
+  updated_at: string;
+}
+
+export interface AppliesTable {
+  id: Generated<number>;
+  at: string;
+  actor: string;
+  source: string;
+  tenants: string;
+  summary: string;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  apply_id: number;
+  tenant: string;
+  kind: string;
+  name: string;
+  action: string;
+  before: string | null;
+  after: string | null;
+  at: string;
+}
+
+export interface Database {
+  tenants: TenantsTable;
+  objects: ObjectsTable;
+  applies: AppliesTable;
+  audit: AuditTable;
+}

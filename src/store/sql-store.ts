@@ -1,0 +1,215 @@
+/**
+ * The store over Kysely: the same queries for SQLite and PostgreSQL. What differs between them
+ * (how a writer takes the tenants' lock, how other processes learn of a commit) is the small
+ * `Backend` strategy passed in by open.ts.
+ */
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Kind } from '../model/catalog.js';
+import { planTenant, type DesiredState, type TenantPlan } from '../model/plan.js';
+import { canonicalJson, tenantFromEntries } from '../model/tenant.js';
+import type { AnyEntry } from '../model/types.js';
+import type { Database } from './schema.js';
+import type { AccessStore, ApplyOptions, ApplyResult, AuditRecord, StoreBackend, TenantSnapshot } from './store.js';
+
+/** A connection-bound query interface: a transaction or the connection holding one. */
+export type Conn = Kysely<Database> | Transaction<Database>;
+
+export interface Backend {
+  readonly name: StoreBackend;
+  /**
+   * Runs `work` in one write transaction that holds the write lock of `tenants` from its first
+   * statement, so the state it reads cannot change before it commits.
+   */
+  writeTransaction<T>(db: Kysely<Database>, tenants: string[], work: (conn: Conn) => Promise<T>): Promise<T>;
+  /** Tells other processes, inside the writing transaction, that a tenant changed. */
+  notify(conn: Conn, tenant: string, revision: number): Promise<void>;
+  watch(store: SqlStore, onChange: (tenant: string, revision: number) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+const CHUNK = 200;
+
+function chunks<T>(items: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
+function parseEntry(row: { kind: string; name: string; spec: string; origin: string }): AnyEntry {
+  return { kind: row.kind as Kind, name: row.name, spec: JSON.parse(row.spec), origin: row.origin } as AnyEntry;
+}
+
+export class SqlStore implements AccessStore {
+  /** Tenant states by revision: reused while the revision in the database is the same. */
+  private readonly cache = new Map<string, TenantSnapshot>();
+
+  constructor(
+    readonly db: Kysely<Database>,
+    private readonly backendImpl: Backend,
+    readonly description: string,
+  ) {}
+
+  get backend(): StoreBackend {
+    return this.backendImpl.name;
+  }
+
+  private async revisionOf(conn: Conn, tenant: string): Promise<number | undefined> {
+    const row = await conn.selectFrom('tenants').select('revision').where('name', '=', tenant).executeTakeFirst();
+    return row ? Number(row.revision) : undefined;
+  }
+
+  private async load(conn: Conn, tenant: string): Promise<TenantSnapshot | undefined> {
+    const revision = await this.revisionOf(conn, tenant);
+    if (revision === undefined) return undefined;
+    const cached = this.cache.get(tenant);
+    if (cached && cached.revision === revision) return cached;
+    const rows = await conn.selectFrom('objects').select(['kind', 'name', 'spec', 'origin']).where('tenant', '=', tenant).execute();
+    const snapshot = { state: tenantFromEntries(tenant, rows.map(parseEntry)), revision };
+    this.cache.set(tenant, snapshot);
+    return snapshot;
+  }
+
+  async loadTenant(tenant: string): Promise<TenantSnapshot | undefined> {
+    return this.load(this.db, tenant);
+  }
+
+  async revisions(): Promise<Map<string, number>> {
+    const rows = await this.db.selectFrom('tenants').select(['name', 'revision']).execute();
+    return new Map(rows.map((r) => [r.name, Number(r.revision)]));
+  }
+
+  private async planAll(conn: Conn, desired: DesiredState[]): Promise<{ plans: TenantPlan[]; revisions: Map<string, number> }> {
+    const plans: TenantPlan[] = [];
+    const revisions = new Map<string, number>();
+    for (const d of desired) {
+      const snapshot = await this.load(conn, d.tenant);
+      revisions.set(d.tenant, snapshot?.revision ?? 0);
+      plans.push(planTenant(snapshot?.state, d));
+    }
+    return { plans, revisions };
+  }
+
+  async apply(desired: DesiredState[], options: ApplyOptions = {}): Promise<ApplyResult> {
+    const merged = mergeByTenant(desired);
+    const tenants = merged.map((d) => d.tenant);
+    if (options.dryRun) {
+      const { plans, revisions } = await this.planAll(this.db, merged);
+      return { applyId: null, plans, violations: plans.flatMap((p) => p.violations), written: false, revisions };
+    }
+    const committed: { tenant: string; revision: number; plan: TenantPlan }[] = [];
+    const result = await this.backendImpl.writeTransaction(this.db, tenants, async (conn): Promise<ApplyResult> => {
+      const { plans, revisions } = await this.planAll(conn, merged);
+      const violations = plans.flatMap((p) => p.violations);
+      const changed = plans.filter((p) => p.changes.length > 0);
+      if (violations.length > 0 || changed.length === 0) {
+        return { applyId: null, plans, violations, written: false, revisions };
+      }
+      const at = new Date().toISOString();
+      const summary = { created: 0, updated: 0, deleted: 0 };
+      for (const p of changed) for (const c of p.changes) summary[c.action]++;
+      const applyRow = await conn
+        .insertInto('applies')
+        .values({ at, actor: options.actor ?? 'unknown', source: options.source ?? 'api', tenants: changed.map((p) => p.tenant).join(','), summary: JSON.stringify(summary) })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const applyId = Number(applyRow.id);
+      for (const plan of changed) {
+        const revision = await this.bumpRevision(conn, plan.tenant, at);
+        revisions.set(plan.tenant, revision);
+        await this.writeChanges(conn, plan, revision, at, applyId);
+        await this.backendImpl.notify(conn, plan.tenant, revision);
+        committed.push({ tenant: plan.tenant, revision, plan });
+      }
+      return { applyId, plans, violations, written: true, revisions };
+    });
+    // Only after the commit: the cache must never hold a state the database does not.
+    for (const c of committed) this.cache.set(c.tenant, { state: c.plan.next, revision: c.revision });
+    return result;
+  }
+
+  private async bumpRevision(conn: Conn, tenant: string, at: string): Promise<number> {
+    const row = await conn
+      .insertInto('tenants')
+      .values({ name: tenant, revision: 1, updated_at: at })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ revision: sql<number>`tenants.revision + 1`, updated_at: at }))
+      .returning('revision')
+      .executeTakeFirstOrThrow();
+    return Number(row.revision);
+  }
+
+  private async writeChanges(conn: Conn, plan: TenantPlan, revision: number, at: string, applyId: number): Promise<void> {
+    const upserts = plan.changes.filter((c) => c.after).map((c) => c.after!);
+    const deletes = plan.changes.filter((c) => c.action === 'deleted');
+    for (const part of chunks(upserts)) {
+      await conn
+        .insertInto('objects')
+        .values(part.map((e) => ({ tenant: plan.tenant, kind: e.kind, name: e.name, spec: canonicalJson(e.spec), origin: e.origin, revision, updated_at: at })))
+        .onConflict((oc) =>
+          oc.columns(['tenant', 'kind', 'name']).doUpdateSet((eb) => ({
+            spec: eb.ref('excluded.spec'),
+            origin: eb.ref('excluded.origin'),
+            revision: eb.ref('excluded.revision'),
+            updated_at: eb.ref('excluded.updated_at'),
+          })),
+        )
+        .execute();
+    }
+    for (const c of deletes) {
+      await conn.deleteFrom('objects').where('tenant', '=', plan.tenant).where('kind', '=', c.kind).where('name', '=', c.name).execute();
+    }
+    for (const part of chunks(plan.changes)) {
+      await conn
+        .insertInto('audit')
+        .values(part.map((c) => ({
+          apply_id: applyId, tenant: plan.tenant, kind: c.kind, name: c.name, action: c.action,
+          before: c.before ? canonicalJson(c.before) : null,
+          after: c.after ? canonicalJson(c.after) : null,
+          at,
+        })))
+        .execute();
+    }
+  }
+
+  async audit(query: { tenant?: string; applyId?: number; limit?: number } = {}): Promise<AuditRecord[]> {
+    let q = this.db
+      .selectFrom('audit')
+      .innerJoin('applies', 'applies.id', 'audit.apply_id')
+      .select(['audit.id', 'audit.apply_id', 'audit.tenant', 'audit.kind', 'audit.name', 'audit.action', 'audit.before', 'audit.after', 'audit.at', 'applies.actor', 'applies.source'])
+      .orderBy('audit.id', 'asc');
+    if (query.tenant !== undefined) q = q.where('audit.tenant', '=', query.tenant);
+    if (query.applyId !== undefined) q = q.where('audit.apply_id', '=', query.applyId);
+    if (query.limit !== undefined) q = q.limit(query.limit);
+    const rows = await q.execute();
+    return rows.map((r) => ({
+      id: Number(r.id), applyId: Number(r.apply_id), tenant: r.tenant, kind: r.kind, name: r.name,
+      action: r.action as AuditRecord['action'],
+      before: r.before === null ? null : (JSON.parse(r.before) as AnyEntry),
+      after: r.after === null ? null : (JSON.parse(r.after) as AnyEntry),
+      at: r.at, actor: r.actor, source: r.source,
+    }));
+  }
+
+  watch(onChange: (tenant: string, revision: number) => void): Promise<() => Promise<void>> {
+    return this.backendImpl.watch(this, onChange);
+  }
+
+  async close(): Promise<void> {
+    await this.backendImpl.close();
+    await this.db.destroy();
+  }
+}
+
+/** Several documents sets naming the same tenant become one desired state (one plan per tenant). */
+function mergeByTenant(desired: DesiredState[]): DesiredState[] {
+  const byTenant = new Map<string, DesiredState>();
+  for (const d of desired) {
+    const have = byTenant.get(d.tenant);
+    if (!have) byTenant.set(d.tenant, { ...d, upserts: [...d.upserts], deletes: [...(d.deletes ?? [])] });
+    else {
+      have.upserts.push(...d.upserts);
+      have.deletes!.push(...(d.deletes ?? []));
+      have.prune = Boolean(have.prune || d.prune);
+    }
+  }
+  return [...byTenant.values()].sort((a, b) => (a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : 0));
+}

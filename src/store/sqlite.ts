@@ -1,0 +1,81 @@
+/**
+ * The embedded backend: one SQLite file (WAL) through better-sqlite3. A writer takes the
+ * database write lock with BEGIN IMMEDIATE, so concurrent applies from several processes
+ * serialize (waiting up to the busy timeout) instead of failing half-way.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect, sql } from 'kysely';
+import type { Database } from './schema.js';
+import type { Backend, Conn, SqlStore } from './sql-store.js';
+
+const BUSY_TIMEOUT_MS = 30_000;
+const POLL_MS = 100;
+
+export function openSqlite(file: string): { db: Kysely<Database>; backend: Backend } {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  const database = new BetterSqlite3(file, { timeout: BUSY_TIMEOUT_MS });
+  database.pragma('journal_mode = WAL');
+  database.pragma('foreign_keys = ON');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  let localCommits = 0;
+  const timers = new Set<NodeJS.Timeout>();
+
+  const backend: Backend = {
+    name: 'sqlite',
+    async writeTransaction<T>(kdb: Kysely<Database>, _tenants: string[], work: (conn: Conn) => Promise<T>): Promise<T> {
+      return kdb.connection().execute(async (conn) => {
+        await sql`begin immediate`.execute(conn);
+        try {
+          const result = await work(conn);
+          await sql`commit`.execute(conn);
+          localCommits++;
+          return result;
+        } catch (err) {
+          await sql`rollback`.execute(conn).catch(() => undefined);
+          throw err;
+        }
+      });
+    },
+    async notify() {
+      // Other processes see commits through PRAGMA data_version; nothing to send.
+    },
+    async watch(store: SqlStore, onChange: (tenant: string, revision: number) => void) {
+      // data_version changes when another connection commits; localCommits when this one does.
+      // Only then is the tenants table read: a cheap change counter, polled.
+      const dataVersion = () => Number(database.pragma('data_version', { simple: true }));
+      let seenVersion = dataVersion();
+      let seenLocal = localCommits;
+      let known = await store.revisions();
+      let busy = false;
+      const timer = setInterval(() => {
+        if (busy) return;
+        const version = dataVersion();
+        if (version === seenVersion && localCommits === seenLocal) return;
+        seenVersion = version;
+        seenLocal = localCommits;
+        busy = true;
+        store
+          .revisions()
+          .then((now) => {
+            for (const [tenant, revision] of now) if (known.get(tenant) !== revision) onChange(tenant, revision);
+            known = now;
+          })
+          .catch(() => undefined)
+          .finally(() => (busy = false));
+      }, POLL_MS);
+      timer.unref();
+      timers.add(timer);
+      return async () => {
+        clearInterval(timer);
+        timers.delete(timer);
+      };
+    },
+    async close() {
+      for (const t of timers) clearInterval(t);
+      timers.clear();
+    },
+  };
+  return { db, backend };
+}
