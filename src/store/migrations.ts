@@ -37,9 +37,14 @@ function migrations(backend: StoreBackend): Record<string, Migration> {
   };
 }
 
-export async function migrate(db: Kysely<unknown>, backend: StoreBackend): Promise<void> {
+/**
+ * `schema`: the PostgreSQL schema the store lives in. Kysely must be told: its migrator looks for
+ * its bookkeeping tables in every schema, and would find another store's.
+ */
+export async function migrate(db: Kysely<unknown>, backend: StoreBackend, schema?: string): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => migrations(backend) };
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  const migrator = new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) });
+  const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new Error(`store migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -42,10 +42,10 @@ export class StoreOpenError extends Error {
 /** Opens (and migrates) the store at `url`. Errors name the store without its credentials. */
 export async function openStore(url: string = resolveStoreUrl()): Promise<AccessStore> {
   const description = describeStore(url);
-  let opened: { db: Kysely<Database>; backend: ConstructorParameters<typeof SqlStore>[1] } | undefined;
+  let opened: { db: Kysely<Database>; backend: ConstructorParameters<typeof SqlStore>[1]; schema?: string } | undefined;
   try {
     opened = isPostgresUrl(url) ? await openPostgres(url) : openSqlite(sqliteFile(url));
-    await migrate(opened.db as unknown as Kysely<unknown>, opened.backend.name);
+    await migrate(opened.db as unknown as Kysely<unknown>, opened.backend.name, opened.schema);
     return new SqlStore(opened.db, opened.backend, description);
   } catch (err) {
     await opened?.db.destroy().catch(() => undefined);

@@ -46,7 +46,7 @@ function clientConfig(target: PostgresTarget): pg.ClientConfig {
   };
 }
 
-export async function openPostgres(url: string): Promise<{ db: Kysely<Database>; backend: Backend }> {
+export async function openPostgres(url: string): Promise<{ db: Kysely<Database>; backend: Backend; schema: string }> {
   const target = parsePostgresUrl(url);
   if (target.schema) {
     const admin = new pg.Client({ connectionString: target.connectionString, connectionTimeoutMillis: 10_000 });
@@ -144,5 +144,5 @@ export async function openPostgres(url: string): Promise<{ db: Kysely<Database>;
       for (const stop of [...listeners]) await stop();
     },
   };
-  return { db, backend };
+  return { db, backend, schema: scope };
 }

@@ -10,8 +10,48 @@ import { Kysely, SqliteDialect, sql } from 'kysely';
 import type { Database } from './schema.js';
 import type { Backend, Conn, SqlStore } from './sql-store.js';
 
-const BUSY_TIMEOUT_MS = 30_000;
+/**
+ * better-sqlite3 is synchronous: a busy wait inside SQLite would block the whole event loop. So
+ * SQLite itself waits only briefly; longer waits for another process's write lock happen here,
+ * asynchronously, and writers within this process queue on a per-file lock first.
+ */
+const BUSY_TIMEOUT_MS = 20;
+const WRITE_LOCK_WAIT_MS = 30_000;
 const POLL_MS = 100;
+
+const processLocks = new Map<string, Promise<unknown>>();
+
+/** Runs `fn` after every earlier writer of `file` in this process has finished. */
+async function withProcessLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  const previous = processLocks.get(file) ?? Promise.resolve();
+  const run = previous.then(fn, fn);
+  const tail = run.catch(() => undefined);
+  processLocks.set(file, tail);
+  try {
+    return await run;
+  } finally {
+    if (processLocks.get(file) === tail) processLocks.delete(file);
+  }
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+}
+
+/** BEGIN IMMEDIATE, retried asynchronously while another process holds the write lock. */
+async function beginImmediate(conn: Conn): Promise<void> {
+  const deadline = Date.now() + WRITE_LOCK_WAIT_MS;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+    try {
+      await sql`begin immediate`.execute(conn);
+      return;
+    } catch (err) {
+      if (!isBusy(err) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
 
 export function openSqlite(file: string): { db: Kysely<Database>; backend: Backend } {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -25,18 +65,20 @@ export function openSqlite(file: string): { db: Kysely<Database>; backend: Backe
   const backend: Backend = {
     name: 'sqlite',
     async writeTransaction<T>(kdb: Kysely<Database>, _tenants: string[], work: (conn: Conn) => Promise<T>): Promise<T> {
-      return kdb.connection().execute(async (conn) => {
-        await sql`begin immediate`.execute(conn);
-        try {
-          const result = await work(conn);
-          await sql`commit`.execute(conn);
-          localCommits++;
-          return result;
-        } catch (err) {
-          await sql`rollback`.execute(conn).catch(() => undefined);
-          throw err;
-        }
-      });
+      return withProcessLock(file, () =>
+        kdb.connection().execute(async (conn) => {
+          await beginImmediate(conn);
+          try {
+            const result = await work(conn);
+            await sql`commit`.execute(conn);
+            localCommits++;
+            return result;
+          } catch (err) {
+            await sql`rollback`.execute(conn).catch(() => undefined);
+            throw err;
+          }
+        }),
+      );
     },
     async notify() {
       // Other processes see commits through PRAGMA data_version; nothing to send.

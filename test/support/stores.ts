@@ -1,0 +1,46 @@
+/** Stores for tests: a fresh SQLite file per call, and a fresh PostgreSQL schema when DATABASE_URL is set. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openStore } from '../../src/store/open.js';
+import type { AccessStore } from '../../src/store/store.js';
+
+export interface StoreFactory {
+  name: 'sqlite' | 'postgres';
+  /** A URL for a new, empty store (the same URL opened twice shares the data). */
+  newUrl(): string;
+  open(url?: string): Promise<AccessStore>;
+}
+
+let counter = 0;
+const unique = () => `${process.pid}_${Date.now().toString(36)}_${(counter++).toString(36)}`;
+
+export const sqliteFactory: StoreFactory = {
+  name: 'sqlite',
+  newUrl: () => fs.mkdtempSync(path.join(os.tmpdir(), 'rpa-access-test-')),
+  open(url) {
+    return openStore(url ?? this.newUrl());
+  },
+};
+
+export const postgresFactory: StoreFactory | undefined = process.env.DATABASE_URL
+  ? {
+      name: 'postgres',
+      newUrl: () => {
+        const u = new URL(process.env.DATABASE_URL!);
+        u.searchParams.set('schema', `t_${unique()}`);
+        return u.toString();
+      },
+      open(url) {
+        return openStore(url ?? this.newUrl());
+      },
+    }
+  : undefined;
+
+/** Both backends where PostgreSQL is configured; SQLite alone otherwise (with a note). */
+export const storeFactories: StoreFactory[] = postgresFactory ? [sqliteFactory, postgresFactory] : [sqliteFactory];
+if (!postgresFactory) {
+  // CI must prove both backends: a missing DATABASE_URL there is a configuration error, not a skip.
+  if (process.env.CI) throw new Error('DATABASE_URL must be set in CI: the store tests run on PostgreSQL too');
+  console.warn('DATABASE_URL is not set: PostgreSQL store tests are skipped (CI sets it).');
+}
