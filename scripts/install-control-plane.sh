@@ -54,12 +54,13 @@ enable_deb_src() {
     log "deb-src already enabled"
     return
   fi
-  local sources
-  sources=$(find /etc/apt/sources.list.d -maxdepth 1 -name '*.sources' 2>/dev/null | sort)
-  if [ -n "${sources}" ]; then
-    # shellcheck disable=SC2086  # the list of files is meant to split
-    sed -E 's/^Types:[[:space:]]*deb[[:space:]]*$/Types: deb-src/' ${sources} \
-      | as_root tee "${DEB_SRC_LIST_PREFIX}.sources" >/dev/null
+  local sources=(/etc/apt/sources.list.d/*.sources)
+  if [ -e "${sources[0]}" ]; then
+    # One stanza per repository; the blank line keeps stanzas of different files apart.
+    for f in "${sources[@]}"; do
+      sed -E 's/^Types:[[:space:]]*deb[[:space:]]*$/Types: deb-src/' "${f}"
+      echo
+    done | as_root tee "${DEB_SRC_LIST_PREFIX}.sources" >/dev/null
   elif [ -f /etc/apt/sources.list ]; then
     sed -nE 's/^deb[[:space:]]+/deb-src /p' /etc/apt/sources.list \
       | as_root tee "${DEB_SRC_LIST_PREFIX}.list" >/dev/null
@@ -88,6 +89,11 @@ fetch_source() {
     tree=$(find_source_tree)
   fi
   [ -n "${tree}" ] || die "apt-get source kubernetes produced no source tree in ${BUILD}"
+  # Debian names it e.g. kubernetes-1.20.5+really1.20.2; refuse a different upstream version.
+  case "${tree}" in
+    *"${K8S_VERSION}") ;;
+    *) die "Debian's kubernetes source is $(basename "${tree}"), not ${K8S_VERSION}" ;;
+  esac
   echo "${tree}"
 }
 

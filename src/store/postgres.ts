@@ -88,7 +88,7 @@ export async function openPostgres(url: string): Promise<{ db: Kysely<Database>;
     async watch(store: SqlStore, onChange: (tenant: string, revision: number) => void) {
       let stopped = false;
       let client: pg.Client | undefined;
-      let known = await store.revisions();
+      const known = await store.revisions();
       let retryMs = 100;
       const emit = (tenant: string, revision: number) => {
         if ((known.get(tenant) ?? 0) >= revision) return;

@@ -235,7 +235,7 @@ class LocalControlPlane implements ControlPlane {
       await sleep(200);
     }
     const why = exited ?? `not ready after ${this.timeoutMs} ms`;
-    throw new Error(`${name} ${why}; last lines of ${this.logFile(name)}:\n${await tail(this.logFile(name))}`);
+    throw new Error(`${name} ${why}; last lines of ${name}.log:\n${await tail(this.logFile(name))}`);
   }
 
   private async isApiServerReady(): Promise<boolean> {
@@ -298,6 +298,9 @@ function apiServerArgs(dir: string, port: number, etcdUrl: string, pki: Pki): st
     // As envtest: the ServiceAccount admission plugin wants each namespace's "default" service
     // account, which only kube-controller-manager creates, so pod creation would always fail.
     '--disable-admission-plugins=ServiceAccount',
+    // The "kubernetes" Service's endpoints would be 127.0.0.1, which validation rejects as
+    // loopback (an error logged every 10 s); nothing here routes to them anyway.
+    '--endpoint-reconciler-type=none',
   ];
 }
 
