@@ -1,0 +1,231 @@
+/**
+ * The four CustomResourceDefinitions, derived from the JSON Schemas of src/model/schemas.ts (the
+ * single source of truth: ajv validates with the same objects). Pure: `buildCrds()` returns
+ * plain objects; `renderCrdFiles()` gives the exact bytes scripts/gen-crds.ts writes to crds/,
+ * config/crd/bases/ and charts/rpa-access/crds/, and test/unit/crds.test.ts compares them.
+ *
+ * Conversion to a Kubernetes structural schema:
+ * - `additionalProperties: false` is dropped: CRDs prune unknown fields instead (and a
+ *   structural schema may not say both `properties` and `additionalProperties`);
+ * - `const` is dropped (not a CRD keyword; the webhook and the operator validate with ajv anyway);
+ * - any other keyword outside what apiextensions.k8s.io/v1 accepts makes `buildCrds()` throw,
+ *   so a schema change that a CRD cannot carry is noticed at `npm run gen:crds`, not at install;
+ * - RoleBinding `spec.roleRef` gets a CEL transition rule (`self == oldSelf`): honoured by
+ *   Kubernetes 1.25+, dropped by older servers; the webhook and the operator enforce it as well;
+ * - `status.conditions` becomes a map-list keyed by `type` (as metav1.Condition lists are).
+ */
+import yaml from 'js-yaml';
+import { API_GROUP, API_VERSION, KINDS, type Kind } from '../model/catalog.js';
+import { SPEC_SCHEMAS, STATUS_SCHEMA, type JSONSchema } from '../model/schemas.js';
+
+export const CRD_CATEGORY = 'rpa-access';
+
+export const PLURALS: Record<Kind, string> = {
+  User: 'users',
+  Group: 'groups',
+  Role: 'roles',
+  RoleBinding: 'rolebindings',
+};
+
+export const SHORT_NAMES: Record<Kind, string[]> = {
+  User: ['rpauser'],
+  Group: ['rpagroup'],
+  Role: ['rparole'],
+  RoleBinding: ['rparb'],
+};
+
+/** What `kubectl explain <kind>` prints first. */
+const KIND_DESCRIPTIONS: Record<Kind, string> = {
+  User:
+    'A User of an RPA orchestrator tenant (the namespace): a person or a robot account. Its rights come from the RoleBindings that name it or one of its Groups.',
+  Group: 'A Group of Users of a tenant. Bindings to a Group grant its members (inherited rights). Every tenant has the protected group `global`, which holds every user.',
+  Role: 'A named set of permissions (`Resource.Action`) of a tenant, with scope `Tenant` or `Folder`. Built-in roles are created by the operator and cannot be changed.',
+  RoleBinding:
+    'Grants a Role to Users and Groups of the same tenant: tenant-wide for Tenant roles, in a folder and its subfolders for Folder roles; optionally narrowed to objects, an environment, a time.',
+};
+
+const READY = '.status.conditions[?(@.type=="Ready")]';
+
+export interface PrinterColumn {
+  name: string;
+  type: 'string' | 'boolean' | 'integer' | 'number' | 'date';
+  jsonPath: string;
+  description?: string;
+  priority?: number;
+}
+
+const col = (name: string, jsonPath: string, description: string, type: PrinterColumn['type'] = 'string'): PrinterColumn => ({
+  name,
+  type,
+  jsonPath,
+  description,
+});
+
+const KIND_COLUMNS: Record<Kind, PrinterColumn[]> = {
+  User: [
+    col('Email', '.spec.email', 'The user identity.'),
+    col('Type', '.spec.type', '`Human` or `Robot`.'),
+    col('Active', '.spec.active', 'An inactive user is denied everything.', 'boolean'),
+  ],
+  Group: [col('Display Name', '.spec.displayName', 'Display name.')],
+  Role: [col('Scope', '.spec.scope', '`Tenant` or `Folder`.'), col('Display Name', '.spec.displayName', 'Display name.')],
+  RoleBinding: [
+    col('Role', '.spec.roleRef.name', 'The Role granted.'),
+    col('Folder', '.spec.folder', 'The folder (and its subfolders) of a Folder role binding.'),
+    col('Subjects', '.spec.subjects[*].name', 'Users and Groups granted the role.'),
+  ],
+};
+
+export function printerColumns(kind: Kind): PrinterColumn[] {
+  return [
+    ...KIND_COLUMNS[kind],
+    col('Ready', `${READY}.status`, 'Whether the object is in the access store and fully effective.'),
+    { ...col('Reason', `${READY}.reason`, 'Why the object is (not) ready.'), priority: 1 },
+    col('Age', '.metadata.creationTimestamp', 'Time since creation.', 'date'),
+  ];
+}
+
+/** Keywords of JSONSchemaProps (apiextensions.k8s.io/v1) a structural schema may carry. */
+const ALLOWED_KEYWORDS: ReadonlySet<string> = new Set([
+  'type', 'description', 'title', 'format', 'default', 'enum', 'pattern', 'nullable', 'example',
+  'maximum', 'exclusiveMaximum', 'minimum', 'exclusiveMinimum', 'multipleOf',
+  'maxLength', 'minLength', 'maxItems', 'minItems', 'maxProperties', 'minProperties',
+  'required', 'properties', 'items', 'additionalProperties', 'allOf', 'anyOf', 'oneOf', 'not',
+]);
+
+/**
+ * A JSON Schema of src/model/schemas.ts as a structural CRD schema. `path` names the node in
+ * error messages. Never mutates its input.
+ */
+export function toStructuralSchema(schema: JSONSchema, path = '$'): JSONSchema {
+  const out: JSONSchema = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (key === 'const') continue;
+    if (key === 'additionalProperties' && value === false) continue;
+    if (key.startsWith('x-kubernetes-')) {
+      out[key] = structuredClone(value);
+      continue;
+    }
+    if (!ALLOWED_KEYWORDS.has(key)) {
+      throw new Error(`${path}: JSON Schema keyword '${key}' cannot be carried by a CRD schema`);
+    }
+    if (key === 'properties') {
+      const props: JSONSchema = {};
+      for (const [name, sub] of Object.entries(value as Record<string, JSONSchema>)) {
+        props[name] = toStructuralSchema(sub, `${path}.${name}`);
+      }
+      out[key] = props;
+    } else if (key === 'items' || (key === 'additionalProperties' && typeof value === 'object' && value !== null) || key === 'not') {
+      out[key] = toStructuralSchema(value as JSONSchema, `${path}.${key}`);
+    } else if (key === 'allOf' || key === 'anyOf' || key === 'oneOf') {
+      out[key] = (value as JSONSchema[]).map((sub, i) => toStructuralSchema(sub, `${path}.${key}[${i}]`));
+    } else if (key === 'additionalProperties' && value === true) {
+      // `additionalProperties: true` is a structural no-op only with preserve-unknown-fields.
+      out['x-kubernetes-preserve-unknown-fields'] = true;
+    } else {
+      out[key] = structuredClone(value);
+    }
+  }
+  return out;
+}
+
+function specSchema(kind: Kind): JSONSchema {
+  const spec = toStructuralSchema(SPEC_SCHEMAS[kind], `${kind}.spec`);
+  if (kind === 'RoleBinding') {
+    const props = spec.properties as Record<string, JSONSchema>;
+    const roleRef = props.roleRef;
+    if (!roleRef) throw new Error('RoleBinding.spec: roleRef missing from the schema');
+    props.roleRef = {
+      ...roleRef,
+      'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'roleRef is immutable' }],
+    };
+  }
+  return spec;
+}
+
+function statusSchema(): JSONSchema {
+  const status = toStructuralSchema(STATUS_SCHEMA, 'status');
+  const props = status.properties as Record<string, JSONSchema>;
+  const conditions = props.conditions;
+  if (conditions) {
+    props.conditions = { ...conditions, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] };
+  }
+  return status;
+}
+
+export function crdName(kind: Kind): string {
+  return `${PLURALS[kind]}.${API_GROUP}`;
+}
+
+/** One apiextensions.k8s.io/v1 CustomResourceDefinition per kind, in KINDS order. */
+export function buildCrds(): object[] {
+  return KINDS.map((kind) => ({
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: {
+      name: crdName(kind),
+      labels: { 'app.kubernetes.io/part-of': 'rpa-access' },
+    },
+    spec: {
+      group: API_GROUP,
+      names: {
+        kind,
+        listKind: `${kind}List`,
+        plural: PLURALS[kind],
+        singular: kind.toLowerCase(),
+        shortNames: [...SHORT_NAMES[kind]],
+        categories: [CRD_CATEGORY],
+      },
+      scope: 'Namespaced',
+      versions: [
+        {
+          name: API_VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: printerColumns(kind),
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              description: KIND_DESCRIPTIONS[kind],
+              required: ['spec'],
+              properties: {
+                apiVersion: {
+                  type: 'string',
+                  description:
+                    'APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values.',
+                },
+                kind: {
+                  type: 'string',
+                  description:
+                    'Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. In CamelCase.',
+                },
+                // Kubernetes validates metadata itself; a CRD may only restrict name/generateName.
+                metadata: { type: 'object' },
+                spec: specSchema(kind),
+                status: statusSchema(),
+              },
+            },
+          },
+        },
+      ],
+    },
+  }));
+}
+
+export const CRD_HEADER = '# generated by npm run gen:crds from src/model/schemas.ts; do not edit\n';
+
+/** Directories (relative to the repository root) that hold the same generated CRD files. */
+export const CRD_OUTPUT_DIRS = ['crds', 'config/crd/bases', 'charts/rpa-access/crds'] as const;
+
+export function renderCrd(crd: object): string {
+  return CRD_HEADER + yaml.dump(crd, { noRefs: true, lineWidth: -1, sortKeys: false, quotingType: "'" });
+}
+
+/** File name and content of every CRD, e.g. `users.rpa-access.io.yaml`. */
+export function renderCrdFiles(): { file: string; content: string }[] {
+  return buildCrds().map((crd) => ({
+    file: `${(crd as { metadata: { name: string } }).metadata.name}.yaml`,
+    content: renderCrd(crd),
+  }));
+}
