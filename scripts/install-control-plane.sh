@@ -110,17 +110,16 @@ replace_reflect2() {
   rsync -a --delete --exclude '*_test.go' "${REFLECT2_DEBIAN}/" "${tree}/vendor/github.com/modern-go/reflect2/"
 }
 
-# Without a .git directory, hack/lib/version.sh would stamp v0.0.0; give it the real version.
+# Without a .git directory, hack/lib/version.sh would stamp v0.0.0-master (clients read the
+# server's major/minor); give it the real version. The commit id stays the one in Debian's source.
 write_version_file() {
-  local file="$1"
+  local file="$1" major minor
+  IFS=. read -r major minor _ <<<"${K8S_VERSION}"
   cat >"${file}" <<EOF
-KUBE_GIT_COMMIT=''
-KUBE_GIT_TREE_STATE='clean'
 KUBE_GIT_VERSION='v${K8S_VERSION}'
-KUBE_GIT_MAJOR='1'
-KUBE_GIT_MINOR='${K8S_VERSION#1.}'
+KUBE_GIT_MAJOR='${major}'
+KUBE_GIT_MINOR='${minor}'
 EOF
-  sed -i -E "s/^KUBE_GIT_MINOR='([0-9]+)\..*'/KUBE_GIT_MINOR='\1'/" "${file}"
 }
 
 build_apiserver() {
@@ -138,6 +137,12 @@ build_apiserver() {
   )
 }
 
+# Copy then rename, so an interrupted run never leaves a truncated binary that looks installed.
+install_into_bin() {
+  install -m 0755 "$1" "${BIN}/$2.tmp"
+  mv -f "${BIN}/$2.tmp" "${BIN}/$2"
+}
+
 install_binaries() {
   local tree="$1" built
   built=$(find "${tree}/_output" -type f -name kube-apiserver -perm -u+x | head -n 1)
@@ -145,8 +150,8 @@ install_binaries() {
   mkdir -p "${BIN}"
   # Copies, not symlinks: the cache must survive the build tree's removal and keep etcd's version
   # pinned even if the etcd-server package changes.
-  install -m 0755 "${built}" "${BIN}/kube-apiserver.tmp" && mv "${BIN}/kube-apiserver.tmp" "${BIN}/kube-apiserver"
-  install -m 0755 "$(command -v etcd || echo /usr/bin/etcd)" "${BIN}/etcd"
+  install_into_bin /usr/bin/etcd etcd
+  install_into_bin "${built}" kube-apiserver
   log "installed $("${BIN}/kube-apiserver" --version) and etcd $("${BIN}/etcd" --version | head -n 1)"
 }
 

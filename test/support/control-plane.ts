@@ -162,7 +162,13 @@ class LocalControlPlane implements ControlPlane {
   async startApiServer(): Promise<void> {
     if (this.apiServer !== undefined) throw new Error('kube-apiserver is already running');
     this.apiServer = this.spawnLogged('kube-apiserver', this.apiServerArgs);
-    await this.waitFor(this.apiServer, 'kube-apiserver', () => this.isApiServerReady());
+    try {
+      await this.waitFor(this.apiServer, 'kube-apiserver', () => this.isApiServerReady());
+    } catch (err) {
+      // Leave no half-started server behind, so a later startApiServer() can try again.
+      await this.stopApiServer('SIGKILL');
+      throw err;
+    }
   }
 
   async stopApiServer(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
