@@ -1,0 +1,244 @@
+/**
+ * `rpa-access operator`: informers for the four kinds and for namespaces feed one work queue;
+ * the shared reconciler drains it with bounded parallelism. Only the leader (a Lease) runs
+ * controllers, so replicas can run side by side; losing the lease stops them.
+ */
+import os from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { KubeConfig, KubernetesObject, V1Namespace } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { ANNOTATION_PAUSED, KINDS, LABEL_TENANT, type Kind } from '../model/catalog.js';
+import { loadKubeConfig } from '../k8s/client.js';
+import { EventRecorder } from '../k8s/events.js';
+import { HealthServer } from '../k8s/health.js';
+import { Informer } from '../k8s/informer.js';
+import { LeaderElector } from '../k8s/leader.js';
+import { createRuntimeMetrics, leaderObserver, reconcileObserver, workQueueObserver } from '../k8s/metrics.js';
+import { WorkQueue, reconcileWorker } from '../k8s/workqueue.js';
+import { AccessReconciler, tenantKey } from '../controllers/reconciler.js';
+import { objectKey, type AccessResource } from '../controllers/objects.js';
+import { openStore, resolveStoreUrl } from '../store/open.js';
+import type { AccessStore } from '../store/store.js';
+import { createLogger } from '../log.js';
+import { KubeCluster, accessInformers, type Informers } from './cluster.js';
+
+export interface OperatorOptions {
+  store?: string;
+  kubeconfig?: KubeConfig;
+  log?: Logger;
+  /** Health, readiness and metrics port; 0 picks a free one. Default 8081. */
+  healthPort?: number;
+  /** Keys reconciled in parallel; default 4. */
+  concurrency?: number;
+  leaderElection?: boolean;
+  leaseNamespace?: string;
+  leaseName?: string;
+  identity?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  driftPeriodMs?: number;
+  /** Informer relist period; default 10 min. */
+  resyncPeriodMs?: number;
+}
+
+export interface OperatorHandle {
+  readonly healthPort: number;
+  readonly store: AccessStore;
+  isLeader(): boolean;
+  /** Resolves when the controllers run with synced caches (on the leader). */
+  whenRunning(): Promise<void>;
+  /** Waits until the work queue is empty (for tests and benchmarks). */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+type Obj = AccessResource & KubernetesObject;
+
+function isPaused(obj: AccessResource): boolean {
+  return obj.metadata.annotations?.[ANNOTATION_PAUSED] === 'true';
+}
+
+/** Like controller-runtime's GenerationChangedPredicate, plus what our reconcile reads from metadata. */
+function worthReconciling(obj: Obj, old: Obj | undefined): boolean {
+  if (!old) return true;
+  const a = obj.metadata;
+  const b = old.metadata;
+  return (
+    a.generation !== b.generation ||
+    Boolean(a.deletionTimestamp) !== Boolean(b.deletionTimestamp) ||
+    JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []) ||
+    JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {}) ||
+    a.annotations?.[ANNOTATION_PAUSED] !== b.annotations?.[ANNOTATION_PAUSED]
+  );
+}
+
+class Controllers {
+  readonly informers: Informers;
+  readonly namespaces: Informer<V1Namespace>;
+  readonly queue: WorkQueue;
+  private readonly events: EventRecorder;
+  private readonly tenants = new Set<string>();
+
+  constructor(
+    kc: KubeConfig,
+    private readonly store: AccessStore,
+    private readonly log: Logger,
+    metrics: ReturnType<typeof createRuntimeMetrics>,
+    private readonly opts: OperatorOptions,
+  ) {
+    const informerLog = log.child({ component: 'informer' });
+    this.informers = accessInformers(kc, (path, kind) => new Informer<Obj>({ kc, path, name: kind, resyncPeriodMs: opts.resyncPeriodMs, log: informerLog }));
+    this.namespaces = new Informer<V1Namespace>({ kc, path: '/api/v1/namespaces', name: 'Namespace', resyncPeriodMs: opts.resyncPeriodMs, log: informerLog });
+    this.queue = new WorkQueue({
+      name: 'rpa-access',
+      concurrency: opts.concurrency ?? 4,
+      observer: workQueueObserver(metrics, 'rpa-access'),
+      onError: (key, err) => log.error({ key, err }, 'reconcile worker failed'),
+    });
+    this.events = new EventRecorder({ kc, log: log.child({ component: 'events' }) });
+    const reconciler = new AccessReconciler({
+      store,
+      cluster: new KubeCluster(kc, this.informers),
+      events: { record: (obj, type, reason, action, note) => this.events.record(obj as unknown as KubernetesObject, type, reason, action, note) },
+      log: log.child({ component: 'reconciler' }),
+      enqueue: (key, delayMs) => (delayMs ? this.queue.addAfter(key, delayMs) : this.queue.add(key)),
+      driftPeriodMs: opts.driftPeriodMs,
+      isPaused,
+    });
+    const observe = reconcileObserver(metrics, 'rpa-access');
+    this.worker = reconcileWorker(this.queue, (key) => reconciler.reconcile(key), {
+      onResult: (key, outcome, seconds, err) => {
+        observe(key, outcome, seconds, err);
+        if (err) log.warn({ key, err: err instanceof Error ? err.message : String(err) }, 'reconcile failed; will retry with backoff');
+      },
+    });
+    for (const kind of KINDS) {
+      this.informers[kind].on((event, obj, old) => {
+        const ns = obj.metadata.namespace;
+        this.noteTenant(ns);
+        if (event === 'update' && !worthReconciling(obj, old)) return;
+        this.queue.add(objectKey(kind as Kind, ns, obj.metadata.name));
+      });
+    }
+    this.namespaces.on((event, ns) => {
+      if (event !== 'delete' && ns.metadata?.labels?.[LABEL_TENANT] === 'true') this.noteTenant(ns.metadata.name!);
+    });
+  }
+
+  private readonly worker: ReturnType<typeof reconcileWorker>;
+
+  /** A namespace becomes a tenant when any of our kinds appears in it (or it is labelled). */
+  private noteTenant(namespace: string): void {
+    if (this.tenants.has(namespace)) return;
+    this.tenants.add(namespace);
+    this.queue.add(tenantKey(namespace));
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    const all = [...KINDS.map((k) => this.informers[k]), this.namespaces] as Informer<KubernetesObject>[];
+    for (const informer of all) informer.start();
+    const synced = await Promise.all(all.map((i) => i.waitForSync({ signal })));
+    if (signal.aborted || synced.includes(false)) return;
+    this.log.info({ tenants: [...this.tenants] }, 'caches synced; starting workers');
+    this.queue.start(this.worker);
+  }
+
+  synced(): boolean {
+    return KINDS.every((k) => this.informers[k].hasSynced()) && this.namespaces.hasSynced();
+  }
+
+  async stop(): Promise<void> {
+    await this.queue.shutDown();
+    await Promise.all([...KINDS.map((k) => this.informers[k].stop()), this.namespaces.stop()]);
+    await this.events.close();
+    void this.store;
+  }
+}
+
+export async function startOperator(opts: OperatorOptions = {}): Promise<OperatorHandle> {
+  const log = opts.log ?? createLogger({ name: 'operator' });
+  const kc = opts.kubeconfig ?? loadKubeConfig();
+  const store = await openStore(resolveStoreUrl(opts.store));
+  log.info({ store: store.description }, 'store opened');
+  const metrics = createRuntimeMetrics();
+  const health = new HealthServer({ port: opts.healthPort ?? 8081, registry: metrics.registry, log });
+  let controllers: Controllers | undefined;
+  let running: () => void = () => undefined;
+  const runningPromise = new Promise<void>((resolve) => (running = resolve));
+
+  health.addReadyCheck('store', () => store.revisions());
+  health.addReadyCheck('caches', () => {
+    // A standby replica is ready (it serves probes and can take over); the leader once synced.
+    if (controllers && !controllers.synced()) throw new Error('informer caches not synced');
+  });
+  const healthPort = await health.listen();
+
+  const lead = async (signal: AbortSignal) => {
+    controllers = new Controllers(kc, store, log, metrics, opts);
+    await controllers.start(signal);
+    running();
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    const c = controllers;
+    controllers = undefined;
+    await c.stop();
+  };
+
+  let elector: LeaderElector | undefined;
+  const stopSelf = new AbortController();
+  let leaderless: Promise<void> | undefined;
+  if (opts.leaderElection ?? true) {
+    elector = new LeaderElector({
+      kc,
+      namespace: opts.leaseNamespace ?? process.env.POD_NAMESPACE ?? 'default',
+      name: opts.leaseName ?? 'rpa-access-operator',
+      identity: opts.identity ?? `${os.hostname()}_${randomUUID()}`,
+      leaseDurationMs: opts.leaseDurationMs,
+      renewDeadlineMs: opts.renewDeadlineMs,
+      retryPeriodMs: opts.retryPeriodMs,
+      onStartedLeading: lead,
+      onLeadingChange: leaderObserver(metrics, 'rpa-access'),
+      onNewLeader: (identity) => log.info({ leader: identity }, 'leader observed'),
+      log: log.child({ component: 'leader' }),
+    });
+    void elector.run();
+  } else {
+    leaderless = lead(stopSelf.signal);
+  }
+
+  return {
+    healthPort,
+    store,
+    isLeader: () => (elector ? elector.isLeader() : true),
+    whenRunning: () => runningPromise,
+    async idle() {
+      // Quiet for a moment: no key waiting, none in flight (requeues after a delay do not count).
+      for (let quiet = 0; quiet < 3; ) {
+        await new Promise((r) => setTimeout(r, 50));
+        const q = controllers?.queue;
+        quiet = q && q.depth === 0 && q.inFlight === 0 ? quiet + 1 : 0;
+      }
+    },
+    async stop() {
+      stopSelf.abort();
+      await elector?.stop();
+      await leaderless;
+      await health.close();
+      await store.close();
+    },
+  };
+}
+
+/** Entry point of `rpa-access operator`. */
+export async function run(options: { store?: string; healthPort?: number; concurrency?: number; leaderElection?: boolean; logLevel?: string; logFormat?: string } = {}): Promise<void> {
+  const log = createLogger({ name: 'operator', level: options.logLevel, format: options.logFormat });
+  const handle = await startOperator({ ...options, log });
+  log.info({ healthPort: handle.healthPort }, 'operator started');
+  await new Promise<void>((resolve) => {
+    const done = () => resolve();
+    process.once('SIGTERM', done);
+    process.once('SIGINT', done);
+  });
+  log.info('shutting down');
+  await handle.stop();
+}
