@@ -28,6 +28,8 @@ export interface OperatorOptions {
   log?: Logger;
   /** Health, readiness and metrics port; 0 picks a free one. Default 8081. */
   healthPort?: number;
+  /** A separate port for /metrics (the Deployment's 8080); by default metrics share the health port. */
+  metricsPort?: number;
   /** Keys reconciled in parallel; default 4. */
   concurrency?: number;
   leaderElection?: boolean;
@@ -45,6 +47,7 @@ export interface OperatorOptions {
 export interface OperatorHandle {
   readonly healthPort: number;
   readonly store: AccessStore;
+  readonly cache: ClusterCache;
   isLeader(): boolean;
   /** Resolves when the controllers run with synced caches (on the leader). */
   whenRunning(): Promise<void>;
@@ -73,23 +76,57 @@ function worthReconciling(obj: Obj, old: Obj | undefined): boolean {
   );
 }
 
-class Controllers {
+/**
+ * The informer caches of the four kinds and of namespaces. They run on every replica, leader or
+ * not: the admission webhook judges requests against them, and a standby takes over warm.
+ */
+export class ClusterCache {
   readonly informers: Informers;
   readonly namespaces: Informer<V1Namespace>;
+
+  constructor(kc: KubeConfig, log: Logger, resyncPeriodMs?: number) {
+    const informerLog = log.child({ component: 'informer' });
+    this.informers = accessInformers(kc, (path, kind) => new Informer<Obj>({ kc, path, name: kind, resyncPeriodMs, log: informerLog }));
+    this.namespaces = new Informer<V1Namespace>({ kc, path: '/api/v1/namespaces', name: 'Namespace', resyncPeriodMs, log: informerLog });
+  }
+
+  private all(): Informer<KubernetesObject>[] {
+    return [...KINDS.map((k) => this.informers[k]), this.namespaces] as Informer<KubernetesObject>[];
+  }
+
+  start(): void {
+    for (const i of this.all()) i.start();
+  }
+
+  async waitForSync(signal?: AbortSignal): Promise<boolean> {
+    const synced = await Promise.all(this.all().map((i) => i.waitForSync({ signal })));
+    return !synced.includes(false);
+  }
+
+  synced(): boolean {
+    return this.all().every((i) => i.hasSynced());
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.all().map((i) => i.stop()));
+  }
+}
+
+/** The leader's part: the work queue and the reconciler draining it. */
+class Controllers {
   readonly queue: WorkQueue;
   private readonly events: EventRecorder;
   private readonly tenants = new Set<string>();
+  private readonly unsubscribe: (() => void)[] = [];
 
   constructor(
     kc: KubeConfig,
-    private readonly store: AccessStore,
+    private readonly cache: ClusterCache,
+    store: AccessStore,
     private readonly log: Logger,
     metrics: ReturnType<typeof createRuntimeMetrics>,
-    private readonly opts: OperatorOptions,
+    opts: OperatorOptions,
   ) {
-    const informerLog = log.child({ component: 'informer' });
-    this.informers = accessInformers(kc, (path, kind) => new Informer<Obj>({ kc, path, name: kind, resyncPeriodMs: opts.resyncPeriodMs, log: informerLog }));
-    this.namespaces = new Informer<V1Namespace>({ kc, path: '/api/v1/namespaces', name: 'Namespace', resyncPeriodMs: opts.resyncPeriodMs, log: informerLog });
     this.queue = new WorkQueue({
       name: 'rpa-access',
       concurrency: opts.concurrency ?? 4,
@@ -99,7 +136,7 @@ class Controllers {
     this.events = new EventRecorder({ kc, log: log.child({ component: 'events' }) });
     const reconciler = new AccessReconciler({
       store,
-      cluster: new KubeCluster(kc, this.informers),
+      cluster: new KubeCluster(kc, cache.informers),
       events: { record: (obj, type, reason, action, note) => this.events.record(obj as unknown as KubernetesObject, type, reason, action, note) },
       log: log.child({ component: 'reconciler' }),
       enqueue: (key, delayMs) => (delayMs ? this.queue.addAfter(key, delayMs) : this.queue.add(key)),
@@ -113,17 +150,6 @@ class Controllers {
         if (err) log.warn({ key, err: err instanceof Error ? err.message : String(err) }, 'reconcile failed; will retry with backoff');
       },
     });
-    for (const kind of KINDS) {
-      this.informers[kind].on((event, obj, old) => {
-        const ns = obj.metadata.namespace;
-        this.noteTenant(ns);
-        if (event === 'update' && !worthReconciling(obj, old)) return;
-        this.queue.add(objectKey(kind as Kind, ns, obj.metadata.name));
-      });
-    }
-    this.namespaces.on((event, ns) => {
-      if (event !== 'delete' && ns.metadata?.labels?.[LABEL_TENANT] === 'true') this.noteTenant(ns.metadata.name!);
-    });
   }
 
   private readonly worker: ReturnType<typeof reconcileWorker>;
@@ -135,24 +161,38 @@ class Controllers {
     this.queue.add(tenantKey(namespace));
   }
 
-  async start(signal: AbortSignal): Promise<void> {
-    const all = [...KINDS.map((k) => this.informers[k]), this.namespaces] as Informer<KubernetesObject>[];
-    for (const informer of all) informer.start();
-    const synced = await Promise.all(all.map((i) => i.waitForSync({ signal })));
-    if (signal.aborted || synced.includes(false)) return;
+  /** Subscribes to the caches (which replay what they hold) and starts the workers once synced. */
+  async start(signal: AbortSignal): Promise<boolean> {
+    for (const kind of KINDS) {
+      const informer = this.cache.informers[kind];
+      for (const obj of informer.list()) this.enqueueObject(kind, obj);
+      this.unsubscribe.push(
+        informer.on((event, obj, old) => {
+          if (event === 'update' && !worthReconciling(obj, old)) return;
+          this.enqueueObject(kind, obj);
+        }),
+      );
+    }
+    const onNamespace = (ns: V1Namespace) => {
+      if (ns.metadata?.labels?.[LABEL_TENANT] === 'true') this.noteTenant(ns.metadata.name!);
+    };
+    for (const ns of this.cache.namespaces.list()) onNamespace(ns);
+    this.unsubscribe.push(this.cache.namespaces.on((event, ns) => event !== 'delete' && onNamespace(ns)));
+    if (!(await this.cache.waitForSync(signal)) || signal.aborted) return false;
     this.log.info({ tenants: [...this.tenants] }, 'caches synced; starting workers');
     this.queue.start(this.worker);
+    return true;
   }
 
-  synced(): boolean {
-    return KINDS.every((k) => this.informers[k].hasSynced()) && this.namespaces.hasSynced();
+  private enqueueObject(kind: Kind, obj: Obj): void {
+    this.noteTenant(obj.metadata.namespace);
+    this.queue.add(objectKey(kind, obj.metadata.namespace, obj.metadata.name));
   }
 
   async stop(): Promise<void> {
+    for (const u of this.unsubscribe.splice(0)) u();
     await this.queue.shutDown();
-    await Promise.all([...KINDS.map((k) => this.informers[k].stop()), this.namespaces.stop()]);
     await this.events.close();
-    void this.store;
   }
 }
 
@@ -163,21 +203,26 @@ export async function startOperator(opts: OperatorOptions = {}): Promise<Operato
   log.info({ store: store.description }, 'store opened');
   const metrics = createRuntimeMetrics();
   const health = new HealthServer({ port: opts.healthPort ?? 8081, registry: metrics.registry, log });
+  const cache = new ClusterCache(kc, log, opts.resyncPeriodMs);
+  cache.start();
   let controllers: Controllers | undefined;
   let running: () => void = () => undefined;
   const runningPromise = new Promise<void>((resolve) => (running = resolve));
 
   health.addReadyCheck('store', () => store.revisions());
   health.addReadyCheck('caches', () => {
-    // A standby replica is ready (it serves probes and can take over); the leader once synced.
-    if (controllers && !controllers.synced()) throw new Error('informer caches not synced');
+    // Every replica serves the webhook from its caches: ready once they are synced.
+    if (!cache.synced()) throw new Error('informer caches not synced');
   });
   const healthPort = await health.listen();
+  const metricsServer = opts.metricsPort !== undefined && opts.metricsPort !== opts.healthPort
+    ? new HealthServer({ port: opts.metricsPort, registry: metrics.registry, log })
+    : undefined;
+  await metricsServer?.listen();
 
   const lead = async (signal: AbortSignal) => {
-    controllers = new Controllers(kc, store, log, metrics, opts);
-    await controllers.start(signal);
-    running();
+    controllers = new Controllers(kc, cache, store, log, metrics, opts);
+    if (await controllers.start(signal)) running();
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     const c = controllers;
     controllers = undefined;
@@ -209,6 +254,7 @@ export async function startOperator(opts: OperatorOptions = {}): Promise<Operato
   return {
     healthPort,
     store,
+    cache,
     isLeader: () => (elector ? elector.isLeader() : true),
     whenRunning: () => runningPromise,
     async idle() {
@@ -223,22 +269,46 @@ export async function startOperator(opts: OperatorOptions = {}): Promise<Operato
       stopSelf.abort();
       await elector?.stop();
       await leaderless;
+      await cache.stop();
       await health.close();
+      await metricsServer?.close();
       await store.close();
     },
   };
 }
 
-/** Entry point of `rpa-access operator`. */
-export async function run(options: { store?: string; healthPort?: number; concurrency?: number; leaderElection?: boolean; logLevel?: string; logFormat?: string } = {}): Promise<void> {
-  const log = createLogger({ name: 'operator', level: options.logLevel, format: options.logFormat });
-  const handle = await startOperator({ ...options, log });
-  log.info({ healthPort: handle.healthPort }, 'operator started');
+/** Options of `rpa-access operator`, as the CLI hands them over (see src/cli/delegate.ts). */
+export interface OperatorRunOptions {
+  storeUrl: string;
+  storeDescription: string;
+  logger: Logger;
+  leaderElect?: boolean;
+  healthPort?: number;
+  metricsPort?: number;
+  webhookPort?: number;
+  webhookCertDir?: string;
+  concurrency?: number;
+  leaseNamespace?: string;
+}
+
+/** Entry point of `rpa-access operator`: runs until SIGTERM or SIGINT. */
+export async function run(options: OperatorRunOptions): Promise<number> {
+  const log = options.logger;
+  const handle = await startOperator({
+    store: options.storeUrl,
+    log,
+    healthPort: options.healthPort,
+    metricsPort: options.metricsPort,
+    concurrency: options.concurrency,
+    leaderElection: options.leaderElect ?? false,
+    leaseNamespace: options.leaseNamespace,
+  });
+  log.info({ store: options.storeDescription, healthPort: handle.healthPort, leaderElection: options.leaderElect ?? false }, 'operator started');
   await new Promise<void>((resolve) => {
-    const done = () => resolve();
-    process.once('SIGTERM', done);
-    process.once('SIGINT', done);
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
   });
   log.info('shutting down');
   await handle.stop();
+  return 0;
 }
