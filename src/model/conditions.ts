@@ -4,6 +4,7 @@
  * "Status"). The operator writes these into status; the CLI prints them as warnings.
  */
 import type { Kind } from './catalog.js';
+import { expiryMs } from './engine.js';
 import { getEntry } from './tenant.js';
 import type { TenantState } from './types.js';
 
@@ -40,7 +41,7 @@ export function readiness(state: TenantState, kind: Kind, name: string, now: num
     if (missing.length > 0) {
       return { ready: false, reason: 'SubjectNotFound', message: `${missing.join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist in tenant ${state.tenant}; nothing is granted to ${missing.length > 1 ? 'them' : 'it'} until ${missing.length > 1 ? 'they appear' : 'it appears'}.` };
     }
-    if (spec.expiresAt && Date.parse(spec.expiresAt) < now) {
+    if (spec.expiresAt && expiryMs(spec.expiresAt) < now) {
       return { ready: false, reason: 'Expired', message: `Expired at ${spec.expiresAt}; the binding grants nothing.` };
     }
   }

@@ -103,6 +103,19 @@ export function parseRequest(req: Omit<CheckRequest, 'user'>): ParsedRequest {
   return { permission: req.permission, scope: parsed.scope, folder, resource, environment };
 }
 
+/**
+ * Milliseconds of a binding's RFC 3339 `expiresAt`. A leap second (`23:59:60`), valid RFC 3339
+ * that Date.parse cannot read, is the instant after `23:59:59`. Anything still unreadable counts
+ * as already expired: a time the engine cannot read must never make a binding grant forever.
+ */
+export function expiryMs(expiresAt: string): number {
+  const ms = Date.parse(expiresAt);
+  if (!Number.isNaN(ms)) return ms;
+  const leap = /^(.*[Tt ]\d\d:\d\d:)60(.*)$/.exec(expiresAt);
+  const before = leap ? Date.parse(`${leap[1]}59${leap[2]}`) : Number.NaN;
+  return Number.isNaN(before) ? Number.NEGATIVE_INFINITY : before + 1000;
+}
+
 const BY_VIA = (a: Grant, b: Grant): number =>
   (a.via === 'user' ? 0 : 1) - (b.via === 'user' ? 0 : 1) || a.via.localeCompare(b.via) || a.role.localeCompare(b.role) || (a.binding ?? '').localeCompare(b.binding ?? '');
 
@@ -177,7 +190,7 @@ export class TenantIndex {
       for (const b of this.bindingsBySubject.get(key) ?? []) {
         const perms = this.rolePermissions.get(b.spec.roleRef.name);
         if (!perms) continue; // role does not exist: the binding grants nothing
-        const expiresAtMs = b.spec.expiresAt ? Date.parse(b.spec.expiresAt) : Number.POSITIVE_INFINITY;
+        const expiresAtMs = b.spec.expiresAt ? expiryMs(b.spec.expiresAt) : Number.POSITIVE_INFINITY;
         add(perms, {
           role: b.spec.roleRef.name,
           binding: b.name,

@@ -104,9 +104,10 @@ function singleOwner(current: TenantState, next: TenantState, out: Violation[]):
 
 function protectedHolders(current: TenantState, next: TenantState, out: Violation[]): void {
   for (const before of current.users.values()) {
-    if (!before.spec.active) continue;
     const after = next.users.get(before.name);
-    if (after && after.spec.active) continue;
+    // Deactivation is a change from active; deletion is refused whatever the user's state, or
+    // the binding would pass to the next User created under that name.
+    if (after && (after.spec.active || !before.spec.active)) continue;
     const holding = [...next.bindings.values()].find(
       (b) => PROTECTED_HOLDER_ROLES.has(b.spec.roleRef.name) && b.spec.subjects.some((s) => s.kind === 'User' && s.name === before.name),
     );

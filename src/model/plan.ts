@@ -68,7 +68,8 @@ function transferOwnership(current: TenantState, next: TenantState): void {
   const after = ownerOf(next);
   if (before.length !== 1 || after.length === 0) return;
   const former = before[0]!;
-  if (after.includes(former) || !next.users.has(former)) return;
+  // A former owner deleted or deactivated in the same plan is leaving: nothing to keep.
+  if (after.includes(former) || !next.users.get(former)?.spec.active) return;
   const name = `former-owner-${former}`.slice(0, 253);
   if (next.bindings.has(name)) return;
   const binding: Entry<'RoleBinding'> = {

@@ -31,12 +31,17 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** `spec` + `colour` -> `spec.colour`; a key that is not a plain word is quoted, so a message stays one line. */
+function member(path: string, key: string): string {
+  if (/^\d+$/.test(key)) return `${path}[${key}]`;
+  if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(key)) return path ? `${path}.${key}` : key;
+  return `${path}[${JSON.stringify(key)}]`;
+}
+
 /** `/spec/permissions/0/resource` -> `spec.permissions[0].resource` */
 function fieldPath(instancePath: string): string {
   let out = '';
-  for (const segment of instancePath.split('/').slice(1)) {
-    out += /^\d+$/.test(segment) ? `[${segment}]` : (out ? '.' : '') + segment;
-  }
+  for (const segment of instancePath.split('/').slice(1)) out = member(out, segment.replace(/~1/g, '/').replace(/~0/g, '~'));
   return out;
 }
 
@@ -45,16 +50,19 @@ function describeError(e: ErrorObject): string {
   const where = at ? `${at}: ` : '';
   switch (e.keyword) {
     case 'required':
-      return `${at ? at + '.' : ''}${String((e.params as { missingProperty: string }).missingProperty)} is required`;
+      return `${member(at, String((e.params as { missingProperty: string }).missingProperty))} is required`;
     case 'additionalProperties':
-      return `${at ? at + '.' : ''}${String((e.params as { additionalProperty: string }).additionalProperty)}: unknown field`;
+      return `${member(at, String((e.params as { additionalProperty: string }).additionalProperty))}: unknown field`;
     case 'enum':
       return `${where}must be one of ${((e.params as { allowedValues: unknown[] }).allowedValues).join(', ')}`;
     case 'const':
       return `${where}must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`;
     case 'pattern':
       if (at.endsWith('folder')) return `${where}must be a folder path of 1 to 7 non-empty segments like Finance/Invoices`;
-      if (at.endsWith('name') || at.startsWith('metadata')) return `${where}must be a lowercase DNS-1123 name (a-z, 0-9, '-', '.')`;
+      if (at === 'metadata.namespace') return `${where}must be a lowercase DNS-1123 label (a-z, 0-9, '-'), as a Kubernetes namespace`;
+      if (at.endsWith('name') || at.startsWith('metadata') || /^spec\.groups\[\d+\]$/.test(at)) return `${where}must be a lowercase DNS-1123 name (a-z, 0-9, '-', '.')`;
+      if (at === 'spec.language') return `${where}must be a BCP 47 language tag such as en or pt-BR`;
+      if (at === 'spec.environment') return `${where}must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit, e.g. staging`;
       return `${where}has an invalid format`;
     case 'format':
       return `${where}must be ${(e.params as { format: string }).format === 'date-time' ? 'an RFC 3339 time such as 2026-12-31T23:59:59Z' : 'a valid ' + (e.params as { format: string }).format}`;
