@@ -122,9 +122,11 @@ export class AccessReconciler {
       for (const other of this.o.cluster.list(kind, namespace)) {
         const key = objectKey(kind, namespace, other.metadata.name);
         if (key === self || isDeleting(other)) continue;
-        const r = readiness(state, kind, other.metadata.name);
+        // An object without a Ready condition has not been reconciled yet: it is queued anyway.
         const have = other.status?.conditions?.find((c) => c.type === 'Ready');
-        if (!have || have.reason !== r.reason || have.status !== (r.ready ? 'True' : 'False')) this.o.enqueue(key);
+        if (!have) continue;
+        const r = readiness(state, kind, other.metadata.name);
+        if (have.reason !== r.reason || have.status !== (r.ready ? 'True' : 'False')) this.o.enqueue(key);
       }
     }
   }

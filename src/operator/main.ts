@@ -7,7 +7,7 @@ import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { KubeConfig, KubernetesObject, V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ANNOTATION_PAUSED, KINDS, LABEL_TENANT, type Kind } from '../model/catalog.js';
+import { ANNOTATION_PAUSED, FINALIZER, KINDS, LABEL_TENANT, type Kind } from '../model/catalog.js';
 import { loadKubeConfig } from '../k8s/client.js';
 import { EventRecorder } from '../k8s/events.js';
 import { HealthServer } from '../k8s/health.js';
@@ -70,7 +70,8 @@ function worthReconciling(obj: Obj, old: Obj | undefined): boolean {
   return (
     a.generation !== b.generation ||
     Boolean(a.deletionTimestamp) !== Boolean(b.deletionTimestamp) ||
-    JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []) ||
+    // Our finalizer being added is our own write: nothing to do. Being removed by someone else is.
+    (Boolean(b.finalizers?.includes(FINALIZER)) && !a.finalizers?.includes(FINALIZER)) ||
     JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {}) ||
     a.annotations?.[ANNOTATION_PAUSED] !== b.annotations?.[ANNOTATION_PAUSED]
   );

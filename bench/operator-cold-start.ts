@@ -1,0 +1,131 @@
+/**
+ * Operator cold start: N objects already in the cluster, a fresh store, the operator starts;
+ * how long until every object is Ready for its generation? Beside it, in the same run and on the
+ * same API server: the time for N plain status patches at the same parallelism, i.e. the raw
+ * write rate the operator is bounded by (it writes a finalizer, a status and an Event per object).
+ *
+ *   npx tsx bench/operator-cold-start.ts [--objects 1000] [--tenants 4] [--concurrency 4] [--json]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import pino from 'pino';
+import { startOperator } from '../src/operator/main.js';
+import { patchStatus } from '../src/k8s/client.js';
+import { assetsDir, startControlPlane } from '../test/support/control-plane.js';
+import { installCrds, kubeConfigOf } from '../test/support/kube.js';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const N = arg('objects', 1000);
+const TENANTS = arg('tenants', 4);
+const CONCURRENCY = arg('concurrency', 4);
+const JSON_OUT = process.argv.includes('--json');
+
+const PLURAL = { User: 'users', Group: 'groups', Role: 'roles', RoleBinding: 'rolebindings' } as const;
+type Kind = keyof typeof PLURAL;
+
+/** A realistic mix per tenant: users in groups, a few custom roles, bindings to users and groups. */
+function objects(tenant: string, count: number): { kind: Kind; body: Record<string, unknown> }[] {
+  const out: { kind: Kind; body: Record<string, unknown> }[] = [];
+  const groups = Math.max(2, Math.floor(count * 0.02));
+  const roles = Math.max(2, Math.floor(count * 0.03));
+  const bindings = Math.floor(count * 0.35);
+  const users = count - groups - roles - bindings;
+  const meta = (name: string) => ({ name, namespace: tenant });
+  for (let g = 0; g < groups; g++) out.push({ kind: 'Group', body: { metadata: meta(`team-${g}`), spec: { displayName: `Team ${g}` } } });
+  for (let r = 0; r < roles; r++) out.push({ kind: 'Role', body: { metadata: meta(`role-${r}`), spec: { scope: 'Folder', permissions: [{ resource: 'Jobs', actions: ['View', 'Create'] }, { resource: 'Queues', actions: ['View'] }] } } });
+  for (let u = 0; u < users; u++) out.push({ kind: 'User', body: { metadata: meta(`user-${u}`), spec: { email: `user-${u}@${tenant}.example.com`, groups: [`team-${u % groups}`] } } });
+  for (let b = 0; b < bindings; b++) {
+    const subject = b % 3 === 0 ? { kind: 'Group', name: `team-${b % groups}` } : { kind: 'User', name: `user-${b % users}` };
+    out.push({ kind: 'RoleBinding', body: { metadata: meta(`binding-${b}`), spec: { roleRef: { name: `role-${b % roles}` }, folder: `Dept${b % 7}/Team${b % 5}`, subjects: [subject] } } });
+  }
+  return out;
+}
+
+async function pool<T>(items: T[], parallel: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: parallel }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+async function main(): Promise<void> {
+  if (!assetsDir()) throw new Error('no kube-apiserver/etcd: run scripts/install-control-plane.sh first');
+  const cp = await startControlPlane();
+  try {
+    const kc = kubeConfigOf(cp);
+    await installCrds(cp, path.resolve('crds'));
+    const core = kc.makeApiClient(CoreV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const all: { tenant: string; kind: Kind; name: string }[] = [];
+    for (let t = 0; t < TENANTS; t++) {
+      const tenant = `tenant-${t}`;
+      await core.createNamespace({ body: { metadata: { name: tenant } } });
+      const objs = objects(tenant, Math.floor(N / TENANTS));
+      await pool(objs, 8, async (o) => {
+        await custom.createNamespacedCustomObject({ group: 'rpa-access.io', version: 'v1alpha1', namespace: tenant, plural: PLURAL[o.kind], body: { apiVersion: 'rpa-access.io/v1alpha1', kind: o.kind, ...o.body } });
+      });
+      all.push(...objs.map((o) => ({ tenant, kind: o.kind, name: (o.body.metadata as { name: string }).name })));
+    }
+
+    // Raw write rate: one status patch per object, same parallelism as the operator's workers.
+    const rawStart = performance.now();
+    await pool(all, CONCURRENCY, async (o) => {
+      await patchStatus(kc, { group: 'rpa-access.io', version: 'v1alpha1', plural: PLURAL[o.kind], namespace: o.tenant, name: o.name }, { conditions: [] });
+    });
+    const rawMs = performance.now() - rawStart;
+
+    const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rpa-access-bench-'));
+    const memBefore = process.memoryUsage().rss;
+    const start = performance.now();
+    const operator = await startOperator({ kubeconfig: kc, store: storeDir, log: pino({ level: 'silent' }), healthPort: 0, concurrency: CONCURRENCY, leaderElection: false });
+    await operator.whenRunning();
+    const readyAt = async (): Promise<number> => {
+      let ready = 0;
+      for (const kind of Object.keys(PLURAL) as Kind[]) {
+        const list = (await custom.listClusterCustomObject({ group: 'rpa-access.io', version: 'v1alpha1', plural: PLURAL[kind] })) as { items: { metadata: { generation: number }; status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] } }[] };
+        ready += list.items.filter((i) => i.status?.observedGeneration === i.metadata.generation && i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+      }
+      return ready;
+    };
+    const expected = all.length + TENANTS * 11; // plus each tenant's built-in roles and global group
+    let ready = 0;
+    while ((ready = await readyAt()) < expected) {
+      if (performance.now() - start > 10 * 60_000) throw new Error(`not converged after 10 min: ${ready}/${expected}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const convergeMs = performance.now() - start;
+    const rss = process.memoryUsage().rss;
+    await operator.stop();
+
+    const rows = {
+      objects: all.length, tenants: TENANTS, concurrency: CONCURRENCY,
+      convergeSeconds: +(convergeMs / 1000).toFixed(2),
+      objectsPerSecond: +(all.length / (convergeMs / 1000)).toFixed(1),
+      rawStatusPatchSeconds: +(rawMs / 1000).toFixed(2),
+      rawPatchesPerSecond: +(all.length / (rawMs / 1000)).toFixed(1),
+      ratio: +(convergeMs / rawMs).toFixed(2),
+      processRssMiB: +(rss / 2 ** 20).toFixed(0),
+      rssGrowthMiB: +((rss - memBefore) / 2 ** 20).toFixed(0),
+    };
+    if (JSON_OUT) {
+      console.log(JSON.stringify(rows));
+      return;
+    }
+    console.log(`machine: ${os.cpus()[0]?.model} x${os.cpus().length}, node ${process.version}, kube-apiserver 1.20.2 + etcd 3.4 on tmpfs, SQLite store`);
+    console.log('| objects | tenants | workers | cold start to all Ready (s) | objects/s | N raw status patches (s) | patches/s | ratio | RSS (MiB) |');
+    console.log('|---|---|---|---|---|---|---|---|---|');
+    console.log(`| ${rows.objects} | ${rows.tenants} | ${rows.concurrency} | ${rows.convergeSeconds} | ${rows.objectsPerSecond} | ${rows.rawStatusPatchSeconds} | ${rows.rawPatchesPerSecond} | ${rows.ratio} | ${rows.processRssMiB} |`);
+  } finally {
+    await cp.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
