@@ -82,7 +82,8 @@ export function sameSpec(a: unknown, b: unknown): boolean {
 }
 
 export function sameEntry(a: AnyEntry, b: AnyEntry): boolean {
-  return a.origin === b.origin && sameSpec(a.spec, b.spec);
+  // Entries are immutable values: an untouched entry is the very same object, no JSON needed.
+  return a === b || (a.origin === b.origin && sameSpec(a.spec, b.spec));
 }
 
 export function entryKey(tenant: string, kind: Kind, name: string): string {

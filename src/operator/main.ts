@@ -30,7 +30,7 @@ export interface OperatorOptions {
   healthPort?: number;
   /** A separate port for /metrics (the Deployment's 8080); by default metrics share the health port. */
   metricsPort?: number;
-  /** Keys reconciled in parallel; default 4. */
+  /** Keys reconciled in parallel; default 8 (the API server, not our CPU, is the bound: see bench/). */
   concurrency?: number;
   leaderElection?: boolean;
   leaseNamespace?: string;
@@ -130,7 +130,7 @@ class Controllers {
   ) {
     this.queue = new WorkQueue({
       name: 'rpa-access',
-      concurrency: opts.concurrency ?? 4,
+      concurrency: opts.concurrency ?? 8,
       observer: workQueueObserver(metrics, 'rpa-access'),
       onError: (key, err) => log.error({ key, err }, 'reconcile worker failed'),
     });
