@@ -1,0 +1,185 @@
+/**
+ * The commands, their options and help. Each command's implementation is imported only when it
+ * runs: `validate` never loads the database drivers, `check` never loads the schema compiler,
+ * and `--help` loads neither (start-up time matters for a command line).
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { ApplyCommandOptions } from './apply.js';
+import type { CheckCommandOptions } from './check.js';
+import type { CliContext } from './context.js';
+import type { DocumentOptions } from './documents.js';
+import type { PermissionsCommandOptions } from './permissions.js';
+
+/**
+ * A Command whose required options are checked just before the action, not by commander's own
+ * check: commander reports a missing required option before an unknown one, so a typo such as
+ * `--permision` would read as "--permission not specified" rather than "unknown option
+ * '--permision' (Did you mean --permission?)".
+ */
+export class RpaCommand extends Command {
+  private readonly required = new Set<Option>();
+
+  override createCommand(name?: string): RpaCommand {
+    return new RpaCommand(name);
+  }
+
+  override requiredOption(flags: string, description?: string, ...rest: unknown[]): this {
+    const option = new Option(flags, `${description ?? ''} (required)`);
+    if (rest[0] !== undefined) option.default(rest[0]);
+    this.required.add(option);
+    return this.addOption(option);
+  }
+
+  /** Called from the program's preAction hook. */
+  checkRequired(): void {
+    for (const o of this.required) {
+      if (this.getOptionValue(o.attributeName()) === undefined) {
+        this.error(`error: required option '${o.flags}' not specified`, { code: 'commander.missingMandatoryOptionValue', exitCode: 1 });
+      }
+    }
+  }
+}
+
+export type Runner = (command: Command, fn: (ctx: CliContext) => Promise<number>) => Promise<void>;
+
+const output = () => new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text');
+
+function addDocumentOptions(command: Command): Command {
+  return command
+    .requiredOption('-f, --filename <path...>', 'files or directories of YAML/JSON documents (directories are read recursively; - reads standard input)')
+    .option('-n, --namespace <tenant>', 'tenant of documents that name no metadata.namespace');
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('expected a port number, 0 to 65535.');
+  return n;
+}
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError('expected a whole number, 1 or more.');
+  return n;
+}
+
+export function registerCommands(program: Command, run: Runner): void {
+  program.hook('preAction', (_program, action) => {
+    if (action instanceof RpaCommand) action.checkRequired();
+  });
+
+  addDocumentOptions(
+    program
+      .command('validate')
+      .summary('check documents offline: schema and invariants')
+      .description(
+        'Check rpa-access documents offline, without a store: each document against its schema, duplicate objects across the documents, ' +
+          'and the cross-object rules (one owner per tenant, role scopes, unique emails, built-ins untouched). ' +
+          'Prints one line per problem, PATH:LINE: Kind namespace/name: message, on stderr. Exit 0 valid, 1 invalid.',
+      ),
+  )
+    .addHelpText('after', '\nExamples:\n  rpa-access validate -f examples/\n  rpa-access validate -f users.yaml -f bindings.yaml\n  cat tenant.yaml | rpa-access validate -f -')
+    .action(async (options: DocumentOptions, cmd: Command) =>
+      run(cmd, async (ctx) => (await import('./validate.js')).validateCommand(ctx, options)),
+    );
+
+  addDocumentOptions(
+    program
+      .command('apply')
+      .summary('reconcile documents into the store')
+      .description(
+        'Reconcile the documents into the access store as the desired state of the tenants they name, in one all-or-nothing transaction, ' +
+          'and print the plan (created / updated / deleted / unchanged). The documents are validated first; any problem or violation: exit 1, nothing written.',
+      ),
+  )
+    .option('--dry-run', 'plan and check against the store, write nothing')
+    .option('--prune', 'also delete what the named tenants hold that the documents no longer contain (never the built-ins nor what the store created itself)')
+    .addOption(output())
+    .addHelpText(
+      'after',
+      '\nExamples:\n  rpa-access apply -f examples/\n  rpa-access apply -f examples/finance --dry-run\n  rpa-access apply -f tenants/finance --prune --output json\n  rpa-access --store postgres://rpa@db/rpa apply -f examples/',
+    )
+    .action(async (options: ApplyCommandOptions, cmd: Command) =>
+      run(cmd, async (ctx) => (await import('./apply.js')).applyCommand(ctx, options)),
+    );
+
+  program
+    .command('check')
+    .summary('may this user do this here? and why')
+    .description(
+      'Decide one question against the access store and explain it: which role, through which binding, explicit (via user) or inherited (via group:NAME). ' +
+        'Exit 0 allowed, 3 denied, 1 error. A folder permission needs --folder; a tenant permission takes none.',
+    )
+    .requiredOption('--tenant <tenant>', 'the tenant (namespace)')
+    .requiredOption('--user <user>', 'a User name or email')
+    .requiredOption('--permission <Resource.Action>', 'e.g. Jobs.Create, Deployments.Create, Users.View')
+    .option('--folder <path>', 'folder path, e.g. Finance/Invoices (required for folder permissions)')
+    .option('--resource <Kind/name>', 'the object acted on, e.g. Process/invoice-bot or Robot/hr-01')
+    .option('--environment <name>', 'the environment acted in, e.g. staging')
+    .addOption(output())
+    .addHelpText(
+      'after',
+      '\nExamples:\n  rpa-access check --tenant finance --user john.smith@example.com --permission Jobs.Create --folder Finance/Payments\n' +
+        '  rpa-access check --tenant finance --user thorsten-weber --permission Jobs.Create --folder Finance/Invoices --resource Process/invoice-bot\n' +
+        '  rpa-access check --tenant platform --user dev-anna --permission Deployments.Create --folder Shared --environment production --output json',
+    )
+    .action(async (options: CheckCommandOptions, cmd: Command) =>
+      run(cmd, async (ctx) => (await import('./check.js')).checkCommand(ctx, options)),
+    );
+
+  program
+    .command('permissions')
+    .summary("a user's effective permissions, with provenance")
+    .description(
+      'List everything a user may do in a tenant, inherited (via group:NAME, global included) and explicit (via user): ' +
+        'each permission with its folder (subfolders included), role, binding and narrowing (objects, environment, expiry). ' +
+        'An unknown tenant or user is an error (exit 1).',
+    )
+    .requiredOption('--tenant <tenant>', 'the tenant (namespace)')
+    .requiredOption('--user <user>', 'a User name or email')
+    .addOption(output())
+    .addHelpText('after', '\nExamples:\n  rpa-access permissions --tenant finance --user john.smith@example.com\n  rpa-access permissions --tenant hr --user john-smith --output json')
+    .action(async (options: PermissionsCommandOptions, cmd: Command) =>
+      run(cmd, async (ctx) => (await import('./permissions.js')).permissionsCommand(ctx, options)),
+    );
+
+  program
+    .command('operator')
+    .summary('run the operator against the cluster of the current kubeconfig')
+    .description(
+      'Run the operator: watch the rpa-access custom resources of the cluster of the current kubeconfig (or the in-cluster service account), ' +
+        'reconcile them into the access store and report their status, and serve the validating admission webhook. Runs until SIGTERM or SIGINT.',
+    )
+    .option('--leader-elect', 'run the workers only while holding the Lease (for several replicas)')
+    .option('--lease-namespace <namespace>', 'namespace of the leader-election Lease (default: the pod\'s namespace)')
+    .addOption(new Option('--health-port <port>', '/healthz, /readyz (and /metrics unless --metrics-port) port; 0 picks a free one (default: 8081)').argParser(port))
+    .addOption(new Option('--metrics-port <port>', 'a separate port for /metrics').argParser(port))
+    .addOption(new Option('--webhook-port <port>', 'admission webhook HTTPS port').argParser(port))
+    .option('--webhook-cert-dir <dir>', 'directory of the webhook serving certificate (tls.crt, tls.key)')
+    .addOption(new Option('--concurrency <n>', 'objects reconciled in parallel (default: 4)').argParser(positive))
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (options: Record<string, unknown>, cmd: Command) =>
+      run(cmd, async (ctx) => (await import('./delegate.js')).delegate(ctx, 'operator', options, cmd.args)),
+    );
+
+  program
+    .command('serve')
+    .summary('run the decision HTTP API')
+    .description(
+      'Run the decision HTTP API: POST /v1/check, GET /v1/tenants/{tenant}/users/{user}/permissions, GET /v1/tenants/{tenant}/who, ' +
+        '/healthz, /readyz, /metrics. Callers present a bearer token, verified by a Kubernetes TokenReview or against a token file. Runs until SIGTERM or SIGINT.',
+    )
+    .addOption(new Option('--port <port>', 'port to listen on').argParser(port).default(8080))
+    .addOption(new Option('--host <address>', 'address to listen on').default('0.0.0.0'))
+    .addOption(
+      new Option('--auth <mode>', 'how callers are authenticated (default: token with --token-file, else tokenreview); none must be asked for explicitly').choices([
+        'tokenreview', 'token', 'none',
+      ]),
+    )
+    .option('--token-file <path>', 'file of accepted bearer tokens, one per line (with --auth token; reloaded on SIGHUP)')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (options: Record<string, unknown>, cmd: Command) =>
+      run(cmd, async (ctx) => (await import('./delegate.js')).delegate(ctx, 'serve', options, cmd.args)),
+    );
+}
