@@ -1,0 +1,273 @@
+/**
+ * The decision HTTP API (contract section 6) as a fastify instance. `buildServer` wires the
+ * routes to a DecisionIndex and an Authenticator; main.ts adds the store, the logger and the
+ * process around it. Bad input is always a 4xx with `{error}`; never a 5xx.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { RequestError, parseRequest } from '../model/engine.js';
+import { AuthUnavailableError, type Authenticator } from './auth.js';
+import type { DecisionIndex } from './index-cache.js';
+import { ServerMetrics } from './metrics.js';
+
+export interface ServerOptions {
+  index: DecisionIndex;
+  auth: Authenticator;
+  /** Our pino logger; silent when absent. */
+  logger?: Logger;
+  /** Defaults to a fresh registry with process metrics. */
+  metrics?: ServerMetrics;
+  /** Largest accepted body (bytes). Default 16 KiB: larger is 413. */
+  bodyLimit?: number;
+  /** The whole request (headers and body) must arrive within this. Default 10 s. */
+  requestTimeoutMs?: number;
+  /** Headers must arrive within this. Default 5 s. */
+  headersTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this. Default 65 s (above common proxies' 60 s). */
+  keepAliveTimeoutMs?: number;
+  /** A socket with no activity at all is destroyed after this. Default 120 s. */
+  connectionTimeoutMs?: number;
+  /** How often Node checks request and header timeouts. Default 1 s. */
+  timeoutCheckIntervalMs?: number;
+}
+
+export const DEFAULT_BODY_LIMIT = 16 * 1024;
+
+const name = { type: 'string', minLength: 1, maxLength: 253 } as const;
+const optional = (maxLength: number) => ({ type: 'string', maxLength }) as const;
+
+const checkBody = {
+  type: 'object',
+  required: ['tenant', 'user', 'permission'],
+  additionalProperties: false,
+  properties: {
+    tenant: name,
+    user: { type: 'string', minLength: 1, maxLength: 320 },
+    permission: { type: 'string', minLength: 1, maxLength: 64 },
+    folder: optional(1024),
+    resource: optional(512),
+    environment: optional(253),
+  },
+} as const;
+
+const whoQuery = {
+  type: 'object',
+  required: ['permission'],
+  additionalProperties: false,
+  properties: {
+    permission: { type: 'string', minLength: 1, maxLength: 64 },
+    folder: optional(1024),
+    resource: optional(512),
+    environment: optional(253),
+  },
+} as const;
+
+const tenantParams = { type: 'object', required: ['tenant'], properties: { tenant: name } } as const;
+const userParams = {
+  type: 'object',
+  required: ['tenant', 'user'],
+  properties: { tenant: name, user: { type: 'string', minLength: 1, maxLength: 320 } },
+} as const;
+
+const grant = {
+  type: 'object',
+  properties: {
+    role: { type: 'string' },
+    binding: { type: ['string', 'null'] },
+    via: { type: 'string' },
+    folder: { type: ['string', 'null'] },
+  },
+} as const;
+
+const errorBody = { type: 'object', properties: { error: { type: 'string' } } } as const;
+
+const checkResponse = {
+  200: {
+    type: 'object',
+    properties: {
+      allowed: { type: 'boolean' },
+      grants: { type: 'array', items: grant },
+      reason: { type: 'string' },
+    },
+  },
+} as const;
+
+const permissionsResponse = {
+  200: {
+    type: 'object',
+    properties: {
+      permissions: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            permission: { type: 'string' },
+            folder: { type: ['string', 'null'] },
+            role: { type: 'string' },
+            binding: { type: ['string', 'null'] },
+            via: { type: 'string' },
+            resources: { type: 'array', items: { type: 'object', properties: { kind: { type: 'string' }, name: { type: 'string' } } } },
+            environment: { type: 'string' },
+            expiresAt: { type: 'string' },
+          },
+        },
+      },
+    },
+  },
+  404: errorBody,
+} as const;
+
+const whoResponse = {
+  200: {
+    type: 'object',
+    properties: {
+      users: { type: 'array', items: { type: 'object', properties: { user: { type: 'string' }, grants: { type: 'array', items: grant } } } },
+    },
+  },
+  404: errorBody,
+} as const;
+
+interface CheckBody {
+  tenant: string;
+  user: string;
+  permission: string;
+  folder?: string;
+  resource?: string;
+  environment?: string;
+}
+
+interface WhoQuery {
+  permission: string;
+  folder?: string;
+  resource?: string;
+  environment?: string;
+}
+
+/** Ajv's error list as one readable line naming the offending field. */
+function formatValidation(errors: { instancePath: string; message?: string; params: Record<string, unknown> }[], dataVar: string): Error {
+  const parts = errors.map((e) => {
+    const where = `${dataVar}${e.instancePath.replaceAll('/', '.')}`;
+    const extra = e.params.additionalProperty !== undefined ? ` (${JSON.stringify(e.params.additionalProperty)})` : '';
+    return `${where} ${e.message ?? 'is invalid'}${extra}`;
+  });
+  return new Error(parts.join('; '));
+}
+
+const truncate = (s: string, n = 200) => (s.length > n ? `${s.slice(0, n)}...` : s);
+
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const { index, auth } = options;
+  const metrics = options.metrics ?? new ServerMetrics();
+  metrics.attach(index);
+  const requestTimeout = options.requestTimeoutMs ?? 10_000;
+  const headersTimeout = Math.min(options.headersTimeoutMs ?? 5_000, requestTimeout);
+  const logger = options.logger;
+  const loggerInstance: FastifyBaseLogger | undefined = logger;
+  const app = Fastify({
+    ...(loggerInstance ? { loggerInstance } : { logger: false }),
+    // Request logging is ours, at debug level: the hot path must not write two lines per check.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    requestTimeout,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
+    connectionTimeout: options.connectionTimeoutMs ?? 120_000,
+    http: { requestTimeout, headersTimeout, connectionsCheckingInterval: options.timeoutCheckIntervalMs ?? 1_000 },
+    routerOptions: { maxParamLength: 512 },
+    return503OnClosing: true,
+    // Strict validation: no type coercion, unknown fields rejected rather than silently dropped.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+    schemaErrorFormatter: formatValidation,
+  });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof RequestError || err.validation) return reply.code(400).send({ error: err.message });
+    if (err instanceof AuthUnavailableError) {
+      request.log.warn({ err: err.message }, 'authentication unavailable');
+      return reply.code(503).header('retry-after', '1').send({ error: err.message });
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) return reply.code(status).send({ error: err.message });
+    request.log.error({ err }, 'request failed');
+    return reply.code(500).send({ error: 'internal error' });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: `no route ${request.method} ${truncate(request.url.split('?')[0] ?? '')}` });
+  });
+
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.observeRequest(route, request.method, reply.statusCode, reply.elapsedTime / 1000);
+    if (logger?.isLevelEnabled('debug')) {
+      request.log.debug({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+    }
+    done();
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const body = { ready: index.healthy, loaded: index.ready, tenants: index.tenants().length, lastSyncAgeSeconds: index.lastSyncAgeSeconds };
+    return reply.code(body.ready ? 200 : 503).send(body);
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
+  });
+
+  await app.register(async (v1) => {
+    if (auth.mode !== 'none') {
+      v1.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+        const decision = await auth.authenticate(request.headers.authorization);
+        if (!decision.ok) {
+          metrics.authFailure(auth.mode);
+          request.log.debug({ reason: decision.reason }, 'unauthenticated request');
+          return reply.code(401).header('www-authenticate', 'Bearer').send({ error: `unauthorized: ${decision.reason}` });
+        }
+        return undefined;
+      });
+    }
+    v1.addHook('preHandler', async (_request, reply) => {
+      if (!index.ready) return reply.code(503).header('retry-after', '1').send({ error: 'the decision index is still loading' });
+      return undefined;
+    });
+
+    v1.post('/v1/check', { schema: { body: checkBody, response: checkResponse } }, async (request) => {
+      const body = request.body as CheckBody;
+      // Malformed questions are 400 whatever the tenant: validate before looking it up.
+      const parsed = parseRequest(body);
+      const tenant = index.get(body.tenant);
+      if (!tenant) {
+        metrics.decision(false);
+        return { allowed: false, grants: [], reason: 'UnknownTenant' };
+      }
+      const result = tenant.checkParsed(body.user, parsed);
+      metrics.decision(result.allowed);
+      return result;
+    });
+
+    v1.get('/v1/tenants/:tenant/users/:user/permissions', { schema: { params: userParams, response: permissionsResponse } }, async (request, reply) => {
+      const { tenant, user } = request.params as { tenant: string; user: string };
+      const idx = index.get(tenant);
+      if (!idx) return reply.code(404).send({ error: `unknown tenant ${JSON.stringify(tenant)}` });
+      const permissions = idx.permissions(user);
+      if (!permissions) return reply.code(404).send({ error: `unknown user ${JSON.stringify(user)} in tenant ${tenant}` });
+      return { permissions };
+    });
+
+    v1.get('/v1/tenants/:tenant/who', { schema: { params: tenantParams, querystring: whoQuery, response: whoResponse } }, async (request, reply) => {
+      const { tenant } = request.params as { tenant: string };
+      const query = request.query as WhoQuery;
+      parseRequest(query);
+      const idx = index.get(tenant);
+      if (!idx) return reply.code(404).send({ error: `unknown tenant ${JSON.stringify(tenant)}` });
+      return { users: idx.who(query) };
+    });
+  });
+
+  app.addHook('onClose', async () => {
+    metrics.close();
+  });
+  return app;
+}
