@@ -26,6 +26,26 @@ export const REDACT_PATHS = [
   'databaseUrl', '*.databaseUrl',
 ];
 
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]+@/gi;
+const BEARER = /\b(bearer)\s+[A-Za-z0-9._~+/=-]+/gi;
+
+/**
+ * Free text (an error message, a stack) with credentials taken out: the password of any URL
+ * (`postgres://u:secret@h` → `postgres://u:***@h`) and bearer tokens. Driver errors sometimes
+ * quote the connection string; this is what keeps it out of logs, status and Events.
+ */
+export function scrubSecrets(text: string): string {
+  return text.replace(URL_PASSWORD, '$1***@').replace(BEARER, '$1 [redacted]');
+}
+
+function errSerializer(err: Error): Record<string, unknown> {
+  const out = pino.stdSerializers.err(err) as unknown as Record<string, unknown>;
+  for (const key of ['message', 'stack'] as const) {
+    if (typeof out[key] === 'string') out[key] = scrubSecrets(out[key] as string);
+  }
+  return out;
+}
+
 export interface LoggerOptions {
   /** Flag value, if given; else the environment, else `info`. */
   level?: string;
@@ -90,7 +110,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       level,
       ...(options.name ? { name: options.name } : {}),
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
+      serializers: { err: errSerializer, error: errSerializer },
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
     },

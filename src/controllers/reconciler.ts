@@ -12,7 +12,9 @@ import { readiness } from '../model/conditions.js';
 import { formatViolation, type Violation } from '../model/invariants.js';
 import { allEntries, builtInEntries, builtInEntry, isReserved, sameSpec } from '../model/tenant.js';
 import type { TenantState } from '../model/types.js';
+import type { DesiredState } from '../model/plan.js';
 import type { AccessStore, ApplyResult } from '../store/store.js';
+import { scrubSecrets } from '../log.js';
 import { isDeleting, objectKey, toEntry, type AccessResource, type Condition } from './objects.js';
 
 /** What the reconciler needs of the cluster: the informer caches and a few writes. */
@@ -105,7 +107,7 @@ export class AccessReconciler {
   }
 
   private async setReady(obj: AccessResource, status: Condition['status'], reason: string, message: string): Promise<void> {
-    const ready = condition(obj, status, reason, message);
+    const ready = condition(obj, status, reason, scrubSecrets(message));
     if (sameStatus(obj, ready)) return;
     const others = (obj.status?.conditions ?? []).filter((c) => c.type !== 'Ready');
     await this.o.cluster.writeStatus(obj, { observedGeneration: obj.metadata.generation ?? 0, conditions: [ready, ...others] });
@@ -131,6 +133,20 @@ export class AccessReconciler {
     }
   }
 
+  /**
+   * Applies to the store; when the store cannot be reached the object says so (Ready=False,
+   * StoreUnavailable) and the error goes back to the queue, which retries with backoff.
+   */
+  private async storeApply(obj: AccessResource, desired: DesiredState[]): Promise<ApplyResult> {
+    try {
+      return await this.o.store.apply(desired, { actor: 'operator', source: SOURCE });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      await this.setReady(obj, 'False', 'StoreUnavailable', `The access store cannot be reached (${reason}); retrying with backoff.`).catch(() => undefined);
+      throw err;
+    }
+  }
+
   private async upsert(obj: AccessResource): Promise<ReconcileResult> {
     const { namespace, name } = obj.metadata;
     const key = objectKey(obj.kind, namespace, name);
@@ -145,7 +161,7 @@ export class AccessReconciler {
       await this.setReady(obj, 'False', 'Invalid', message);
       return {};
     }
-    const result = await this.o.store.apply([{ tenant: namespace, upserts: [entry] }], { actor: 'operator', source: SOURCE });
+    const result = await this.storeApply(obj, [{ tenant: namespace, upserts: [entry] }]);
     const plan = result.plans[0]!;
     if (result.violations.length > 0) {
       const violations = violationsOf(result, obj);
@@ -176,10 +192,7 @@ export class AccessReconciler {
   private async finalize(obj: AccessResource): Promise<ReconcileResult> {
     if (!obj.metadata.finalizers?.includes(FINALIZER)) return {};
     const { namespace, name } = obj.metadata;
-    const result = await this.o.store.apply(
-      [{ tenant: namespace, upserts: [], deletes: [{ kind: obj.kind as Kind, name }] }],
-      { actor: 'operator', source: SOURCE },
-    );
+    const result = await this.storeApply(obj, [{ tenant: namespace, upserts: [], deletes: [{ kind: obj.kind as Kind, name }] }]);
     if (result.violations.length > 0) {
       const violations = violationsOf(result, obj);
       const message = violations.map(formatViolation).join('; ');

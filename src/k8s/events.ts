@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { EventsV1Api, V1MicroTime, type EventsV1Event, type KubeConfig, type KubernetesObject, type V1ObjectReference } from '@kubernetes/client-node';
 import { errorMessage, isNotFound, MERGE_PATCH, silentLogger, type Logger } from './client.js';
+import { scrubSecrets } from '../log.js';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -132,7 +133,7 @@ export class EventRecorder {
   private recordOrCount(obj: KubernetesObject, type: EventType, reason: string, action: string, note: string): void {
     const regarding = objectReference(obj);
     const namespace = regarding.namespace || this.clusterScopedNamespace;
-    const trimmedNote = truncateUtf8(note, MAX_NOTE_BYTES);
+    const trimmedNote = truncateUtf8(scrubSecrets(note), MAX_NOTE_BYTES);
     const key = JSON.stringify([regarding.uid ?? '', regarding.kind, regarding.namespace ?? '', regarding.name, type, reason, action, trimmedNote]);
     const now = this.now();
     const existing = this.series.get(key);

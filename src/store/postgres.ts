@@ -58,8 +58,11 @@ export async function openPostgres(url: string): Promise<{ db: Kysely<Database>;
     }
   }
   const pool = new pg.Pool({ ...clientConfig(target), max: 10 });
-  // An idle client losing its server must not crash the process: the pool replaces it.
+  // A client losing its server must not crash the process. The pool handles idle clients;
+  // a client checked out for a transaction has no listener while our code runs between two
+  // queries, so give every client one. The next query on it fails and the pool drops it.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const listeners = new Set<() => Promise<void>>();
   const scope = target.schema ?? 'public';

@@ -1,6 +1,6 @@
 /** The logger factory: levels and formats from flags or the environment, secrets redacted. */
 import { Writable } from 'node:stream';
-import { createLogger, LogConfigError, resolveLogFormat, resolveLogLevel } from '../../src/log.js';
+import { createLogger, LogConfigError, resolveLogFormat, resolveLogLevel, scrubSecrets } from '../../src/log.js';
 
 function capture(): { stream: Writable; records: () => Record<string, unknown>[] } {
   const chunks: string[] = [];
@@ -47,4 +47,17 @@ test('JSON records, filtered by level, with passwords, tokens, authorization hea
     client: { authorization: '[redacted]' },
   });
   expect(JSON.stringify(record)).not.toMatch(/s3cret|Bearer|Basic/);
+});
+
+test('credentials inside error messages and stacks are scrubbed: URL passwords and bearer tokens', () => {
+  expect(scrubSecrets('connect failed: postgres://app:s3cr%40t@db:5432/rpa?x=1')).toBe('connect failed: postgres://app:***@db:5432/rpa?x=1');
+  expect(scrubSecrets('sent Authorization: Bearer eyJhbGciOi.payload.sig to the API')).toBe('sent Authorization: Bearer [redacted] to the API');
+  expect(scrubSecrets('postgres://app@db/rpa has no password')).toBe('postgres://app@db/rpa has no password');
+
+  const { stream, records } = capture();
+  const log = createLogger({ level: 'info', destination: stream, env: {} });
+  log.error({ err: new Error('cannot reach postgres://app:s3cret@db/rpa') }, 'store down');
+  const text = JSON.stringify(records());
+  expect(text).toContain('postgres://app:***@db/rpa');
+  expect(text).not.toContain('s3cret');
 });
