@@ -21,6 +21,7 @@ import { openStore, resolveStoreUrl } from '../store/open.js';
 import type { AccessStore } from '../store/store.js';
 import { createLogger } from '../log.js';
 import { KubeCluster, accessInformers, type Informers } from './cluster.js';
+import { startWebhook, webhookOptionsFromEnv, type WebhookHandle, type WebhookOptions } from '../webhook/server.js';
 
 export interface OperatorOptions {
   store?: string;
@@ -42,12 +43,16 @@ export interface OperatorOptions {
   driftPeriodMs?: number;
   /** Informer relist period; default 10 min. */
   resyncPeriodMs?: number;
+  /** Serve the validating admission webhook (src/webhook) from this replica's caches. */
+  webhook?: WebhookOptions;
 }
 
 export interface OperatorHandle {
   readonly healthPort: number;
   readonly store: AccessStore;
   readonly cache: ClusterCache;
+  /** The admission webhook, when started with the `webhook` option. */
+  readonly webhook?: WebhookHandle;
   isLeader(): boolean;
   /** Resolves when the controllers run with synced caches (on the leader). */
   whenRunning(): Promise<void>;
@@ -206,6 +211,17 @@ export async function startOperator(opts: OperatorOptions = {}): Promise<Operato
   const health = new HealthServer({ port: opts.healthPort ?? 8081, registry: metrics.registry, log });
   const cache = new ClusterCache(kc, log, opts.resyncPeriodMs);
   cache.start();
+  // Every replica serves admission from its own cache, leader or not.
+  let webhook: WebhookHandle | undefined;
+  if (opts.webhook) {
+    try {
+      webhook = await startWebhook({ ...opts.webhook, kc, cache, log: log.child({ component: 'webhook' }) });
+    } catch (err) {
+      await cache.stop();
+      await store.close();
+      throw err;
+    }
+  }
   let controllers: Controllers | undefined;
   let running: () => void = () => undefined;
   const runningPromise = new Promise<void>((resolve) => (running = resolve));
@@ -256,6 +272,7 @@ export async function startOperator(opts: OperatorOptions = {}): Promise<Operato
     healthPort,
     store,
     cache,
+    webhook,
     isLeader: () => (elector ? elector.isLeader() : true),
     whenRunning: () => runningPromise,
     async idle() {
@@ -270,6 +287,7 @@ export async function startOperator(opts: OperatorOptions = {}): Promise<Operato
       stopSelf.abort();
       await elector?.stop();
       await leaderless;
+      await webhook?.close();
       await cache.stop();
       await health.close();
       await metricsServer?.close();
@@ -303,6 +321,7 @@ export async function run(options: OperatorRunOptions): Promise<number> {
     concurrency: options.concurrency,
     leaderElection: options.leaderElect ?? false,
     leaseNamespace: options.leaseNamespace,
+    webhook: options.webhookPort !== undefined ? webhookOptionsFromEnv(options.webhookPort, options.webhookCertDir) : undefined,
   });
   log.info({ store: options.storeDescription, healthPort: handle.healthPort, leaderElection: options.leaderElect ?? false }, 'operator started');
   await new Promise<void>((resolve) => {
