@@ -9,11 +9,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import pino from 'pino';
 import { startOperator } from '../src/operator/main.js';
 import { patchStatus } from '../src/k8s/client.js';
 import { assetsDir, startControlPlane } from '../test/support/control-plane.js';
+import { PLURAL, createBulk, listReadiness, pool } from '../test/support/bulk.js';
 import { installCrds, kubeConfigOf } from '../test/support/kube.js';
 
 function arg(name: string, fallback: number): number {
@@ -25,52 +25,13 @@ const TENANTS = arg('tenants', 4);
 const CONCURRENCY = arg('concurrency', 4);
 const JSON_OUT = process.argv.includes('--json');
 
-const PLURAL = { User: 'users', Group: 'groups', Role: 'roles', RoleBinding: 'rolebindings' } as const;
-type Kind = keyof typeof PLURAL;
-
-/** A realistic mix per tenant: users in groups, a few custom roles, bindings to users and groups. */
-function objects(tenant: string, count: number): { kind: Kind; body: Record<string, unknown> }[] {
-  const out: { kind: Kind; body: Record<string, unknown> }[] = [];
-  const groups = Math.max(2, Math.floor(count * 0.02));
-  const roles = Math.max(2, Math.floor(count * 0.03));
-  const bindings = Math.floor(count * 0.35);
-  const users = count - groups - roles - bindings;
-  const meta = (name: string) => ({ name, namespace: tenant });
-  for (let g = 0; g < groups; g++) out.push({ kind: 'Group', body: { metadata: meta(`team-${g}`), spec: { displayName: `Team ${g}` } } });
-  for (let r = 0; r < roles; r++) out.push({ kind: 'Role', body: { metadata: meta(`role-${r}`), spec: { scope: 'Folder', permissions: [{ resource: 'Jobs', actions: ['View', 'Create'] }, { resource: 'Queues', actions: ['View'] }] } } });
-  for (let u = 0; u < users; u++) out.push({ kind: 'User', body: { metadata: meta(`user-${u}`), spec: { email: `user-${u}@${tenant}.example.com`, groups: [`team-${u % groups}`] } } });
-  for (let b = 0; b < bindings; b++) {
-    const subject = b % 3 === 0 ? { kind: 'Group', name: `team-${b % groups}` } : { kind: 'User', name: `user-${b % users}` };
-    out.push({ kind: 'RoleBinding', body: { metadata: meta(`binding-${b}`), spec: { roleRef: { name: `role-${b % roles}` }, folder: `Dept${b % 7}/Team${b % 5}`, subjects: [subject] } } });
-  }
-  return out;
-}
-
-async function pool<T>(items: T[], parallel: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
-}
-
 async function main(): Promise<void> {
   if (!assetsDir()) throw new Error('no kube-apiserver/etcd: run scripts/install-control-plane.sh first');
   const cp = await startControlPlane();
   try {
     const kc = kubeConfigOf(cp);
     await installCrds(cp, path.resolve('crds'));
-    const core = kc.makeApiClient(CoreV1Api);
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    const all: { tenant: string; kind: Kind; name: string }[] = [];
-    for (let t = 0; t < TENANTS; t++) {
-      const tenant = `tenant-${t}`;
-      await core.createNamespace({ body: { metadata: { name: tenant } } });
-      const objs = objects(tenant, Math.floor(N / TENANTS));
-      await pool(objs, 8, async (o) => {
-        await custom.createNamespacedCustomObject({ group: 'rpa-access.io', version: 'v1alpha1', namespace: tenant, plural: PLURAL[o.kind], body: { apiVersion: 'rpa-access.io/v1alpha1', kind: o.kind, ...o.body } });
-      });
-      all.push(...objs.map((o) => ({ tenant, kind: o.kind, name: (o.body.metadata as { name: string }).name })));
-    }
+    const all = await createBulk(kc, { prefix: 'tenant', tenants: TENANTS, total: N });
 
     // Raw write rate: one status patch per object, same parallelism as the operator's workers.
     const rawStart = performance.now();
@@ -84,14 +45,7 @@ async function main(): Promise<void> {
     const start = performance.now();
     const operator = await startOperator({ kubeconfig: kc, store: storeDir, log: pino({ level: 'silent' }), healthPort: 0, concurrency: CONCURRENCY, leaderElection: false });
     await operator.whenRunning();
-    const readyAt = async (): Promise<number> => {
-      let ready = 0;
-      for (const kind of Object.keys(PLURAL) as Kind[]) {
-        const list = (await custom.listClusterCustomObject({ group: 'rpa-access.io', version: 'v1alpha1', plural: PLURAL[kind] })) as { items: { metadata: { generation: number }; status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] } }[] };
-        ready += list.items.filter((i) => i.status?.observedGeneration === i.metadata.generation && i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
-      }
-      return ready;
-    };
+    const readyAt = async (): Promise<number> => (await listReadiness(kc)).filter((o) => o.ready === 'True').length;
     const expected = all.length + TENANTS * 11; // plus each tenant's built-in roles and global group
     let ready = 0;
     while ((ready = await readyAt()) < expected) {

@@ -82,6 +82,14 @@ function violationsOf(result: ApplyResult, obj: AccessResource): Violation[] {
   return own.length > 0 ? own : result.violations;
 }
 
+/** The store could not be written: the object was fine, the failure is shared by every object. */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
 export class AccessReconciler {
   private readonly driftPeriodMs: number;
   private readonly refusedRetryMs: number;
@@ -143,7 +151,7 @@ export class AccessReconciler {
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       await this.setReady(obj, 'False', 'StoreUnavailable', `The access store cannot be reached (${reason}); retrying with backoff.`).catch(() => undefined);
-      throw err;
+      throw new StoreUnavailableError(reason, { cause: err });
     }
   }
 

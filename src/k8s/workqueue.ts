@@ -137,6 +137,23 @@ export class WorkQueue {
     this.addAfter(key, exponentialDelay(n, this.rateLimit));
   }
 
+  /**
+   * Brings forward every key waiting out an error backoff (not the plain addAfter delays) and
+   * returns how many: for when the cause they shared is gone, e.g. the store answers again.
+   * Their failure counts stay, so a cause that comes back still backs off.
+   */
+  retryFailedNow(): number {
+    let n = 0;
+    for (const [key, pending] of [...this.delayed]) {
+      if (!this.failures.has(key)) continue;
+      clearTimeout(pending.timer);
+      this.delayed.delete(key);
+      this.add(key);
+      n++;
+    }
+    return n;
+  }
+
   /** Resets the key's backoff: call after it was processed successfully. */
   forget(key: string): void {
     this.failures.delete(key);

@@ -15,7 +15,7 @@ import { Informer } from '../k8s/informer.js';
 import { LeaderElector } from '../k8s/leader.js';
 import { createRuntimeMetrics, leaderObserver, reconcileObserver, workQueueObserver } from '../k8s/metrics.js';
 import { WorkQueue, reconcileWorker } from '../k8s/workqueue.js';
-import { AccessReconciler, tenantKey } from '../controllers/reconciler.js';
+import { AccessReconciler, StoreUnavailableError, tenantKey } from '../controllers/reconciler.js';
 import { objectKey, type AccessResource } from '../controllers/objects.js';
 import { openStore, resolveStoreUrl } from '../store/open.js';
 import type { AccessStore } from '../store/store.js';
@@ -118,6 +118,8 @@ export class ClusterCache {
   }
 }
 
+const STORE_PROBE_MS = 1_000;
+
 /** The leader's part: the work queue and the reconciler draining it. */
 class Controllers {
   readonly queue: WorkQueue;
@@ -154,8 +156,35 @@ class Controllers {
       onResult: (key, outcome, seconds, err) => {
         observe(key, outcome, seconds, err);
         if (err) log.warn({ key, err: err instanceof Error ? err.message : String(err) }, 'reconcile failed; will retry with backoff');
+        if (err instanceof StoreUnavailableError) this.watchStoreRecovery(store);
       },
     });
+  }
+
+  private storeProbe: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * While the store is down every object backs off on its own, up to a minute. Rather than wait
+   * that out, ask the store once a second whether it answers and, when it does, retry at once
+   * every object that failed meanwhile.
+   */
+  private watchStoreRecovery(store: AccessStore): void {
+    if (this.storeProbe || this.queue.isShuttingDown()) return;
+    let probing = false;
+    this.storeProbe = setInterval(() => {
+      if (probing) return;
+      probing = true;
+      store.revisions().then(
+        () => {
+          clearInterval(this.storeProbe);
+          this.storeProbe = undefined;
+          const n = this.queue.retryFailedNow();
+          this.log.info({ retried: n }, 'the access store answers again; retrying the objects that failed meanwhile');
+        },
+        () => undefined,
+      ).finally(() => (probing = false));
+    }, STORE_PROBE_MS);
+    this.storeProbe.unref?.();
   }
 
   private readonly worker: ReturnType<typeof reconcileWorker>;
@@ -197,6 +226,7 @@ class Controllers {
 
   async stop(): Promise<void> {
     for (const u of this.unsubscribe.splice(0)) u();
+    clearInterval(this.storeProbe);
     await this.queue.shutDown();
     await this.events.close();
   }

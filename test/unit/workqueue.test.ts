@@ -318,6 +318,24 @@ describe('WorkQueue', () => {
       expect(times).toHaveLength(7);
     });
 
+    it('retryFailedNow brings forward the keys in error backoff, not plain delays, and keeps their counts', async () => {
+      const seen: string[] = [];
+      const q = new WorkQueue({ now: () => Date.now() });
+      q.start((key) => {
+        seen.push(key);
+      });
+      for (let i = 0; i < 6; i++) q.addRateLimited('failed'); // next try in 3.2 s
+      q.addAfter('scheduled', 10_000); // a requeueAfter, not a failure
+      expect(q.pendingDelayed).toBe(2);
+      expect(q.retryFailedNow()).toBe(1);
+      await jest.advanceTimersByTimeAsync(0);
+      expect(seen).toEqual(['failed']);
+      expect(q.pendingDelayed).toBe(1);
+      expect(q.numRequeues('failed')).toBe(6);
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(seen).toEqual(['failed', 'scheduled']);
+    });
+
     it('caps the backoff delay', async () => {
       const q = new WorkQueue({ now: () => Date.now(), rateLimit: { baseMs: 100, capMs: 1_000 } });
       let runs = 0;
