@@ -56,8 +56,19 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 /** `Kind namespace/name`, or as much of it as is known. */
 export function identity(p: { kind?: string; namespace?: string; name?: string }): string {
   if (p.kind === undefined && p.name === undefined) return '';
-  const name = p.name ?? '(unnamed)';
-  return `${p.kind ?? '(no kind)'} ${p.namespace !== undefined ? `${p.namespace}/` : ''}${name}`;
+  const name = p.name === undefined ? '(unnamed)' : shorten(p.name);
+  return `${p.kind === undefined ? '(no kind)' : shorten(p.kind)} ${p.namespace !== undefined ? `${shorten(p.namespace)}/` : ''}${name}`;
+}
+
+/**
+ * Longest identity part printed whole: a valid name has at most 253 characters; an invalid one
+ * (a 100 kB name, a name with a line break) is cut and kept on one line, its own problem says why.
+ */
+const MAX_IDENTITY = 253;
+
+function shorten(s: string): string {
+  const line = /[\r\n]/.test(s) ? JSON.stringify(s) : s;
+  return line.length > MAX_IDENTITY ? `${line.slice(0, 64)}... (${s.length} characters)` : line;
 }
 
 /** `PATH:LINE: Kind namespace/name: message` (the parts that are known). */
@@ -72,7 +83,7 @@ function foreignDocument(doc: Record<string, unknown>): string | undefined {
   const { apiVersion, kind } = doc;
   if (typeof apiVersion !== 'string' || typeof kind !== 'string') return undefined;
   if (apiVersion === API_VERSION_FULL || apiVersion.startsWith(`${API_GROUP}/`)) return undefined;
-  return `not an rpa-access document (apiVersion ${apiVersion}, kind ${kind}): only ${API_VERSION_FULL} ${KINDS.join(', ')} are read; apply other objects with kubectl, from other paths`;
+  return `not an rpa-access document (apiVersion ${shorten(apiVersion)}, kind ${shorten(kind)}): only ${API_VERSION_FULL} ${KINDS.join(', ')} are read; apply other objects with kubectl, from other paths`;
 }
 
 const key = (tenant: string, kind: string, name: string) => `${kind}/${tenant}/${name}`;

@@ -31,11 +31,29 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Longest value quoted back in a message: anything longer is cut, so a message stays readable. */
+const MAX_QUOTED = 64;
+
+/**
+ * A value the document gave, for "(got ...)": a short string or number as JSON, a long one cut,
+ * a mapping or a list by its type only. Never serialized whole: a YAML alias bomb is a small
+ * file whose values expand to gigabytes, and a message must stay one short line.
+ */
+export function describeValue(v: unknown): string {
+  if (v === undefined || v === null) return 'null';
+  if (typeof v === 'string') return v.length > MAX_QUOTED ? `${JSON.stringify(v.slice(0, MAX_QUOTED))}... (${v.length} characters)` : JSON.stringify(v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return typeof v;
+}
+
 /** `spec` + `colour` -> `spec.colour`; a key that is not a plain word is quoted, so a message stays one line. */
 function member(path: string, key: string): string {
   if (/^\d+$/.test(key)) return `${path}[${key}]`;
   if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(key)) return path ? `${path}.${key}` : key;
-  return `${path}[${JSON.stringify(key)}]`;
+  const shown = key.length > MAX_QUOTED ? `${key.slice(0, MAX_QUOTED)}...` : key;
+  return `${path}[${JSON.stringify(shown)}]`;
 }
 
 /** `/spec/permissions/0/resource` -> `spec.permissions[0].resource` */
@@ -88,12 +106,47 @@ function roleProblems(name: string, spec: RoleSpec): string[] {
   return problems;
 }
 
+/** Deeper than any valid document (spec.notifications.events[0] is 4 levels down): refused unread. */
+export const MAX_DOCUMENT_DEPTH = 32;
+
+/**
+ * True when `value` nests objects or arrays deeper than `max` levels. Iterative (a hostile
+ * document may nest tens of thousands of levels, more than the call stack holds) and visiting a
+ * shared node again only when reached deeper (YAML aliases make graphs; an alias bomb stays
+ * linear, a cycle ends at `max`).
+ */
+export function nestedDeeperThan(value: unknown, max: number = MAX_DOCUMENT_DEPTH): boolean {
+  const seen = new Map<object, number>();
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= max) return true;
+    if ((seen.get(v) ?? -1) >= depth) continue;
+    seen.set(v, depth);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 /**
  * Validates one parsed document. `defaultNamespace` fills a missing metadata.namespace (like
  * kubectl's -n); without it a missing namespace is a problem, because a namespace is a tenant.
  */
 export function validateDocument(input: unknown, defaultNamespace?: string): ValidationResult {
   if (!isRecord(input)) return { problems: ['document must be a mapping with apiVersion, kind, metadata and spec'] };
+  if (nestedDeeperThan(input)) {
+    const kind = typeof input.kind === 'string' ? input.kind : undefined;
+    const meta = isRecord(input.metadata) ? input.metadata : undefined;
+    const id = {
+      kind,
+      name: typeof meta?.name === 'string' ? meta.name : undefined,
+      namespace: typeof meta?.namespace === 'string' ? meta.namespace : meta && meta.namespace === undefined ? defaultNamespace : undefined,
+    };
+    return { ...id, problems: [`document nests deeper than ${MAX_DOCUMENT_DEPTH} levels: no valid document does`] };
+  }
   const doc = structuredClone(input);
   const kind = typeof doc.kind === 'string' ? doc.kind : undefined;
   const meta = isRecord(doc.metadata) ? doc.metadata : undefined;
@@ -103,15 +156,15 @@ export function validateDocument(input: unknown, defaultNamespace?: string): Val
   const id = { kind, namespace, name };
 
   if (doc.apiVersion !== API_VERSION_FULL) {
-    return { ...id, problems: [`apiVersion must be ${API_VERSION_FULL} (got ${JSON.stringify(doc.apiVersion ?? null)})`] };
+    return { ...id, problems: [`apiVersion must be ${API_VERSION_FULL} (got ${describeValue(doc.apiVersion)})`] };
   }
   if (!kind || !(KINDS as readonly string[]).includes(kind)) {
-    return { ...id, problems: [`kind must be one of ${KINDS.join(', ')} (got ${JSON.stringify(doc.kind ?? null)})`] };
+    return { ...id, problems: [`kind must be one of ${KINDS.join(', ')} (got ${describeValue(doc.kind)})`] };
   }
   const validate = validators.get(kind as Kind)!;
   const problems: string[] = [];
   if (!validate(doc)) problems.push(...(validate.errors ?? []).map(describeError));
-  if (meta && namespace === undefined) problems.push('metadata.namespace is required: a namespace is a tenant');
+  if (meta && meta.namespace === undefined) problems.push('metadata.namespace is required: a namespace is a tenant');
   if (problems.length === 0 && kind === 'Role') problems.push(...roleProblems(name!, (doc as unknown as AccessDocument<'Role'>).spec));
   if (problems.length > 0) return { ...id, problems: [...new Set(problems)] };
   return { ...id, problems, document: doc as unknown as AccessDocument };

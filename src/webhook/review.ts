@@ -53,7 +53,7 @@ const text = (v: unknown): string | undefined => (typeof v === 'string' && v !==
 
 /** A name as a message shows it: one line, and not longer than a valid name (the request may be hostile). */
 function shown(s: string): string {
-  const line = /[\u0000-\u001f]/.test(s) ? JSON.stringify(s) : s;
+  const line = [...s].some((c) => c < ' ') ? JSON.stringify(s) : s;
   return line.length > 253 ? `${line.slice(0, 64)}... (${s.length} characters)` : line;
 }
 
