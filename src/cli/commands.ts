@@ -62,6 +62,14 @@ function positive(value: string): number {
   return n;
 }
 
+/** A duration such as `15s`, `500ms`, `1m`, or a bare number of seconds; returns milliseconds. */
+function duration(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  const ms = m ? Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000) : NaN;
+  if (!(ms >= 1)) throw new InvalidArgumentError('expected a duration such as 15s, 500ms or 1m.');
+  return ms;
+}
+
 export function registerCommands(program: Command, run: Runner): void {
   program.hook('preAction', (_program, action) => {
     if (action instanceof RpaCommand) action.checkRequired();
@@ -151,11 +159,14 @@ export function registerCommands(program: Command, run: Runner): void {
     )
     .option('--leader-elect', 'run the workers only while holding the Lease (for several replicas)')
     .option('--lease-namespace <namespace>', 'namespace of the leader-election Lease (default: the pod\'s namespace)')
+    .addOption(
+      new Option('--lease-duration <duration>', 'how long a standby waits before taking over from a leader that stopped renewing, e.g. 15s (default); the renew deadline and retry period scale with it (2/3 and 2/15 of it, as client-go\'s 15s/10s/2s)').argParser(duration),
+    )
     .addOption(new Option('--health-port <port>', '/healthz, /readyz (and /metrics unless --metrics-port) port; 0 picks a free one (default: 8081)').argParser(port))
     .addOption(new Option('--metrics-port <port>', 'a separate port for /metrics').argParser(port))
     .addOption(new Option('--webhook-port <port>', 'admission webhook HTTPS port').argParser(port))
     .option('--webhook-cert-dir <dir>', 'directory of the webhook serving certificate (tls.crt, tls.key)')
-    .addOption(new Option('--concurrency <n>', 'objects reconciled in parallel (default: 4)').argParser(positive))
+    .addOption(new Option('--concurrency <n>', 'objects reconciled in parallel (default: 8)').argParser(positive))
     .allowUnknownOption()
     .allowExcessArguments()
     .action(async (options: Record<string, unknown>, cmd: Command) =>

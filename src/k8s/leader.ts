@@ -76,11 +76,13 @@ export class LeaderElector {
 
   constructor(opts: LeaderElectorOptions) {
     // `??`, not spread defaults: callers pass options through as explicit undefined.
+    // Whole milliseconds: AbortSignal.timeout() throws on a fraction (e.g. a duration times 2/3),
+    // and it would throw outside any try, ending the campaign with an unhandled rejection.
     this.o = {
       ...opts,
-      leaseDurationMs: opts.leaseDurationMs ?? 15_000,
-      renewDeadlineMs: opts.renewDeadlineMs ?? 10_000,
-      retryPeriodMs: opts.retryPeriodMs ?? 2_000,
+      leaseDurationMs: Math.ceil(opts.leaseDurationMs ?? 15_000),
+      renewDeadlineMs: Math.ceil(opts.renewDeadlineMs ?? 10_000),
+      retryPeriodMs: Math.ceil(opts.retryPeriodMs ?? 2_000),
     };
     if (!(this.o.leaseDurationMs > this.o.renewDeadlineMs)) throw new Error('leaseDurationMs must be greater than renewDeadlineMs');
     if (!(this.o.renewDeadlineMs > this.o.retryPeriodMs * 1.2)) throw new Error('renewDeadlineMs must be greater than 1.2 x retryPeriodMs');
@@ -188,7 +190,7 @@ export class LeaderElector {
 
   /** One round: true when we hold the lease afterwards. Never throws. */
   private async tryAcquireOrRenew(deadline?: number): Promise<boolean> {
-    const timeoutMs = Math.max(1, (deadline ?? Date.now() + this.o.renewDeadlineMs) - Date.now());
+    const timeoutMs = Math.max(1, Math.ceil((deadline ?? Date.now() + this.o.renewDeadlineMs) - Date.now()));
     const options = requestOptions({ signal: AbortSignal.timeout(timeoutMs) });
     const { namespace, name } = this.o;
     const now = new V1MicroTime();

@@ -338,6 +338,8 @@ export interface OperatorRunOptions {
   webhookCertDir?: string;
   concurrency?: number;
   leaseNamespace?: string;
+  /** --lease-duration in ms; the renew deadline and retry period keep client-go's ratios (15 s : 10 s : 2 s). */
+  leaseDuration?: number;
 }
 
 /** Entry point of `rpa-access operator`: runs until SIGTERM or SIGINT. */
@@ -351,6 +353,9 @@ export async function run(options: OperatorRunOptions): Promise<number> {
     concurrency: options.concurrency,
     leaderElection: options.leaderElect ?? false,
     leaseNamespace: options.leaseNamespace,
+    ...(options.leaseDuration !== undefined
+      ? { leaseDurationMs: options.leaseDuration, renewDeadlineMs: Math.round((options.leaseDuration * 2) / 3), retryPeriodMs: Math.round((options.leaseDuration * 2) / 15) }
+      : {}),
     webhook: options.webhookPort !== undefined ? webhookOptionsFromEnv(options.webhookPort, options.webhookCertDir) : undefined,
   });
   log.info({ store: options.storeDescription, healthPort: handle.healthPort, leaderElection: options.leaderElect ?? false }, 'operator started');
