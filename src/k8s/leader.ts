@@ -176,7 +176,9 @@ export class LeaderElector {
       await work;
     } else if (resign.signal.aborted || (this.o.releaseOnStop ?? true)) {
       // Let the controllers wind down before handing over, but not beyond the renew deadline.
-      await Promise.race([work, sleep(this.o.renewDeadlineMs)]);
+      // (The nap is cancelled once the work is done: a pending timer would hold the process.)
+      const settled = new AbortController();
+      await Promise.race([work.finally(() => settled.abort()), sleep(this.o.renewDeadlineMs, settled.signal)]);
       await this.release();
     }
     this.log.info({ lease: this.o.name, identity: this.identity }, 'stopped leading');
