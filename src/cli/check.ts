@@ -4,17 +4,13 @@
  * (a malformed question, an unreachable store). A tenant the store does not know is a denial.
  */
 import { BUILT_IN_ROLE_NAMES } from '../model/catalog.js';
-import { parseRequest, TenantIndex, type CheckResult, type Grant } from '../model/engine.js';
+import { parseRequest, TenantIndex, type CheckRequest, type CheckResult, type Grant } from '../model/engine.js';
 import { folderCovers } from '../model/folders.js';
 import { EXIT_DENIED, EXIT_OK, printJson, withStore, type CliContext, type OutputFormat } from './context.js';
 
-export interface CheckCommandOptions {
+/** The question of the decision API's POST /v1/check, and how to print the answer. */
+export interface CheckCommandOptions extends CheckRequest {
   tenant: string;
-  user: string;
-  permission: string;
-  folder?: string;
-  resource?: string;
-  environment?: string;
   output: OutputFormat;
 }
 

@@ -5,7 +5,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { RequestError, parseRequest } from '../model/engine.js';
+import { RequestError, parseRequest, type CheckRequest } from '../model/engine.js';
 import { AuthUnavailableError, type Authenticator } from './auth.js';
 import type { DecisionIndex } from './index-cache.js';
 import { ServerMetrics } from './metrics.js';
@@ -127,21 +127,9 @@ const whoResponse = {
   404: errorBody,
 } as const;
 
-interface CheckBody {
-  tenant: string;
-  user: string;
-  permission: string;
-  folder?: string;
-  resource?: string;
-  environment?: string;
-}
+type CheckBody = CheckRequest & { tenant: string };
 
-interface WhoQuery {
-  permission: string;
-  folder?: string;
-  resource?: string;
-  environment?: string;
-}
+type WhoQuery = Omit<CheckRequest, 'user'>;
 
 /** Ajv's error list as one readable line naming the offending field. */
 function formatValidation(errors: { instancePath: string; message?: string; params: Record<string, unknown> }[], dataVar: string): Error {

@@ -29,30 +29,17 @@ import { allEntries, sameSpec } from '../../src/model/tenant.js';
 import { startOperator, type OperatorHandle } from '../../src/operator/main.js';
 import { createBulk, PLURAL, type BulkKind } from '../support/bulk.js';
 import { assetsDir, startControlPlane, type ControlPlane } from '../support/control-plane.js';
-import { installCrds, kubeConfigOf } from '../support/kube.js';
+import { eventually, installCrds, kubeConfigOf } from '../support/kube.js';
 
 const suite = assetsDir() ? describe : describe.skip;
 const GROUP = 'rpa-access.io';
 const VERSION = 'v1alpha1';
 const KINDS = Object.keys(PLURAL) as BulkKind[];
+/** Polls every 500 ms by default: listing many objects is not free on two shared cores. */
+const poll = <T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 500): Promise<T> => eventually(what, probe, timeoutMs, intervalMs);
 const REPORT = path.join(process.env.RPA_ACCESS_FAULT_REPORT_DIR ?? '/tmp', 'fault-apiserver.json');
 const report: Record<string, unknown> = {};
 const writeReport = (): void => fs.writeFileSync(REPORT, JSON.stringify(report, null, 2));
-
-async function poll<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
 
 /**
  * A TCP proxy in front of kube-apiserver for the operator alone: partition() resets every

@@ -23,30 +23,16 @@ import { allEntries } from '../../src/model/tenant.js';
 import { openStore } from '../../src/store/open.js';
 import { createBulk, listReadiness, type BulkObject } from '../support/bulk.js';
 import { assetsDir, startControlPlane, type ControlPlane } from '../support/control-plane.js';
-import { installCrds, kubeConfigOf } from '../support/kube.js';
+import { eventually, installCrds, kubeConfigOf } from '../support/kube.js';
 import { postgresBinDir, startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres.js';
 
 const suite = assetsDir() ? describe : describe.skip;
 const BUILT_INS = 11;
+/** Polls every 2_000 ms by default: listing many objects is not free on two shared cores. */
+const poll = <T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 2_000): Promise<T> => eventually(what, probe, timeoutMs, intervalMs);
 const REPORT = path.join(process.env.RPA_ACCESS_FAULT_REPORT_DIR ?? '/tmp', 'fault-operator-crash.json');
 const report: Record<string, unknown> = {};
 const writeReport = (): void => fs.writeFileSync(REPORT, JSON.stringify(report, null, 2));
-
-/** Polls `probe` every `intervalMs` (listing 1,000 objects is not free on two shared cores). */
-async function poll<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 2_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
 
 interface LogRecord {
   msg?: string;

@@ -18,6 +18,7 @@ import { startOperator, type OperatorHandle } from '../../src/operator/main.js';
 import { serviceAccountUsername } from '../../src/webhook/server.js';
 import { assetsDir, startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { eventsFor, eventually, getResource, installCrds, kubeConfigOf, kubectl, ready } from '../support/kube.js';
+import { DENIED, WEBHOOK_CONFIGURATION, webhookConfiguration } from '../support/webhook.js';
 
 const assets = assetsDir();
 const suite = assets ? describe : describe.skip;
@@ -26,30 +27,6 @@ if (!assets) console.warn('e2e skipped: no kube-apiserver/etcd (run scripts/inst
 const log = pino({ level: process.env.E2E_LOG_LEVEL ?? 'silent' });
 const SYSTEM_NS = 'rpa-access-system';
 const SA = 'rpa-access-operator';
-const CONFIGURATION = 'rpa-access-validating-webhook';
-const DENIED = 'admission webhook "validate.rpa-access.io" denied the request: ';
-
-function webhookConfiguration(port: number): string {
-  return `
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata: {name: ${CONFIGURATION}}
-webhooks:
-  - name: validate.rpa-access.io
-    admissionReviewVersions: ["v1"]
-    sideEffects: None
-    failurePolicy: Fail
-    matchPolicy: Equivalent
-    timeoutSeconds: 5
-    clientConfig: {url: "https://127.0.0.1:${port}/validate"}
-    rules:
-      - apiGroups: ["rpa-access.io"]
-        apiVersions: ["v1alpha1"]
-        operations: ["CREATE", "UPDATE", "DELETE"]
-        resources: ["users", "groups", "roles", "rolebindings"]
-        scope: Namespaced
-`;
-}
 
 const binding = (name: string, role: string, subject: string, extra = '') => `
 apiVersion: rpa-access.io/v1alpha1
@@ -116,7 +93,7 @@ suite('least-privilege RBAC (config/rbac) and the escalation check', () => {
       kubeconfig: await serviceAccountKubeConfig(), store: storeDir, log, healthPort: 0,
       leaderElection: true, leaseNamespace: SYSTEM_NS, leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500,
       webhook: {
-        port: 0, host: '127.0.0.1', namespace: SYSTEM_NS, configurationName: CONFIGURATION,
+        port: 0, host: '127.0.0.1', namespace: SYSTEM_NS, configurationName: WEBHOOK_CONFIGURATION,
         operatorUsernames: [serviceAccountUsername(SYSTEM_NS, SA)], certSyncPeriodMs: 300,
       },
     });
@@ -132,7 +109,7 @@ suite('least-privilege RBAC (config/rbac) and the escalation check', () => {
     // Registered after the operator (its port is ephemeral): the sync loop finds it and sets the CA.
     await apply(webhookConfiguration(operator.webhook!.port));
     await eventually('caBundle patched by the operator', async () => {
-      const r = await as('admin', ['get', 'validatingwebhookconfiguration', CONFIGURATION, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}']);
+      const r = await as('admin', ['get', 'validatingwebhookconfiguration', WEBHOOK_CONFIGURATION, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}']);
       return r.stdout === secret.data!['ca.crt'];
     });
     await eventually('the webhook answers', async () => {

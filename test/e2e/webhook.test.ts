@@ -16,6 +16,7 @@ import pino from 'pino';
 import { startOperator, type OperatorHandle } from '../../src/operator/main.js';
 import { assetsDir, startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { eventually, getResource, installCrds, kubeConfigOf, kubectl, ready } from '../support/kube.js';
+import { DENIED, WEBHOOK_CONFIGURATION, webhookConfiguration } from '../support/webhook.js';
 
 const assets = assetsDir();
 const suite = assets ? describe : describe.skip;
@@ -24,31 +25,6 @@ if (!assets) console.warn('e2e skipped: no kube-apiserver/etcd (run scripts/inst
 const log = pino({ level: process.env.E2E_LOG_LEVEL ?? 'silent' });
 const OPERATOR_USER = 'rpa-operator';
 const SYSTEM_NS = 'rpa-access-system';
-const CONFIGURATION = 'rpa-access-validating-webhook';
-const DENIED = 'admission webhook "validate.rpa-access.io" denied the request: ';
-
-/** The configuration of config/webhook, pointing at a URL instead of the Service. */
-function webhookConfiguration(port: number): string {
-  return `
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata: {name: ${CONFIGURATION}}
-webhooks:
-  - name: validate.rpa-access.io
-    admissionReviewVersions: ["v1"]
-    sideEffects: None
-    failurePolicy: Fail
-    matchPolicy: Equivalent
-    timeoutSeconds: 5
-    clientConfig: {url: "https://127.0.0.1:${port}/validate"}
-    rules:
-      - apiGroups: ["rpa-access.io"]
-        apiVersions: ["v1alpha1"]
-        operations: ["CREATE", "UPDATE", "DELETE"]
-        resources: ["users", "groups", "roles", "rolebindings"]
-        scope: Namespaced
-`;
-}
 
 suite('admission webhook on a real API server', () => {
   let cp: ControlPlane;
@@ -74,7 +50,7 @@ suite('admission webhook on a real API server', () => {
     operator = await startOperator({
       kubeconfig: kubeConfigOf(cp, OPERATOR_USER), store: storeDir, log, healthPort: 0, leaderElection: false, driftPeriodMs: 2_000,
       webhook: {
-        port: 0, host: '127.0.0.1', namespace: SYSTEM_NS, configurationName: CONFIGURATION,
+        port: 0, host: '127.0.0.1', namespace: SYSTEM_NS, configurationName: WEBHOOK_CONFIGURATION,
         operatorUsernames: [OPERATOR_USER], certSyncPeriodMs: 300,
       },
     });
@@ -82,7 +58,7 @@ suite('admission webhook on a real API server', () => {
     await apply(webhookConfiguration(operator.webhook!.port));
     // The operator puts its CA into the configuration; the API server then reaches the webhook.
     await eventually('caBundle patched', async () => {
-      const r = await run(['get', 'validatingwebhookconfiguration', CONFIGURATION, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}']);
+      const r = await run(['get', 'validatingwebhookconfiguration', WEBHOOK_CONFIGURATION, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}']);
       return r.stdout.length > 100;
     });
     await eventually('the webhook answers', async () => {
@@ -100,7 +76,7 @@ suite('admission webhook on a real API server', () => {
   test('self-signed mode: the CA and serving certificate are kept in a Secret of the operator namespace', async () => {
     const secret = await admin.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'rpa-access-webhook-cert', namespace: SYSTEM_NS });
     expect(Object.keys(secret.data ?? {}).sort()).toEqual(['ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
-    const caBundle = (await run(['get', 'validatingwebhookconfiguration', CONFIGURATION, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}'])).stdout;
+    const caBundle = (await run(['get', 'validatingwebhookconfiguration', WEBHOOK_CONFIGURATION, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}'])).stdout;
     expect(caBundle).toBe(secret.data!['ca.crt']);
   });
 
