@@ -34,6 +34,16 @@ function migrations(backend: StoreBackend): Record<string, Migration> {
         await db.schema.createIndex('audit_apply').on('audit').column('apply_id').execute();
       },
     },
+    // Incremental reads (`loadTenantChanges`): each audit row records the tenant revision its
+    // change made (null on rows written before this migration: a delta reaching back to them is
+    // refused and the reader loads the whole tenant), and both tables are indexed by revision.
+    '0002_change_revisions': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('audit').addColumn('revision', 'integer').execute();
+        await db.schema.createIndex('audit_tenant_revision').on('audit').columns(['tenant', 'revision']).execute();
+        await db.schema.createIndex('objects_tenant_revision').on('objects').columns(['tenant', 'revision']).execute();
+      },
+    },
   };
 }
 

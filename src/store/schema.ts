@@ -39,6 +39,8 @@ export interface AuditTable {
   before: string | null;
   after: string | null;
   at: string;
+  /** Tenant revision this change made; null on rows older than migration 0002. */
+  revision: number | null;
 }
 
 export interface Database {

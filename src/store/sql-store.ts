@@ -9,7 +9,7 @@ import { planTenant, type DesiredState, type TenantPlan } from '../model/plan.js
 import { canonicalJson, tenantFromEntries } from '../model/tenant.js';
 import type { AnyEntry } from '../model/types.js';
 import type { Database } from './schema.js';
-import type { AccessStore, ApplyOptions, ApplyResult, AuditRecord, StoreBackend, TenantSnapshot } from './store.js';
+import type { AccessStore, ApplyOptions, ApplyResult, AuditRecord, LoadChangesOptions, StoreBackend, TenantChanges, TenantSnapshot } from './store.js';
 
 /** A connection-bound query interface: a transaction or the connection holding one. */
 export type Conn = Kysely<Database> | Transaction<Database>;
@@ -69,8 +69,62 @@ export class SqlStore implements AccessStore {
     return snapshot;
   }
 
+  /**
+   * Runs reads in one snapshot, so that the revision and the rows read agree even while writers
+   * commit: PostgreSQL `repeatable read` (a writer holds its tenant's advisory lock until it
+   * commits, so a snapshot holds a prefix of each tenant's revisions, whole); SQLite a deferred
+   * transaction (in WAL mode its snapshot is taken at the first read and kept to the end).
+   */
+  private read<T>(work: (conn: Transaction<Database>) => Promise<T>): Promise<T> {
+    const tx = this.db.transaction();
+    return (this.backend === 'postgres' ? tx.setIsolationLevel('repeatable read').setAccessMode('read only') : tx).execute(work);
+  }
+
   async loadTenant(tenant: string): Promise<TenantSnapshot | undefined> {
-    return this.load(this.db, tenant);
+    const cached = this.cache.get(tenant);
+    if (cached && (await this.revisionOf(this.db, tenant)) === cached.revision) return cached;
+    return this.read((conn) => this.load(conn, tenant));
+  }
+
+  async loadTenantChanges(tenant: string, since: number, options: LoadChangesOptions = {}): Promise<TenantChanges | undefined> {
+    const changes = await this.read(async (conn): Promise<TenantChanges | undefined> => {
+      const revision = await this.revisionOf(conn, tenant);
+      if (revision === undefined || !Number.isInteger(since) || since < 0 || since > revision) return undefined;
+      if (since === revision) return { since, revision, upserts: [], deletes: [] };
+      // Every revision writes at least one audit row carrying it: all of them must be there,
+      // else part of the history predates migration 0002 (or was removed) and deletes could be missed.
+      const counts = await conn
+        .selectFrom('audit')
+        .select((eb) => [eb.fn.countAll().as('rows'), eb.fn.count('revision').distinct().as('revisions')])
+        .where('tenant', '=', tenant)
+        .where('revision', '>', since)
+        .executeTakeFirstOrThrow();
+      if (Number(counts.revisions) !== revision - since) return undefined;
+      if (options.limit !== undefined && Number(counts.rows) > options.limit) return undefined;
+      const rows = await conn
+        .selectFrom('objects')
+        .select(['kind', 'name', 'spec', 'origin'])
+        .where('tenant', '=', tenant)
+        .where('revision', '>', since)
+        .execute();
+      const upserts = rows.map(parseEntry);
+      const present = new Set(upserts.map((e) => `${e.kind}/${e.name}`));
+      const deleted = await conn
+        .selectFrom('audit')
+        .select(['kind', 'name'])
+        .distinct()
+        .where('tenant', '=', tenant)
+        .where('revision', '>', since)
+        .where('action', '=', 'deleted')
+        .execute();
+      // Deleted and created again since: the object's current row (in `upserts`) says it all.
+      const deletes = deleted.filter((d) => !present.has(`${d.kind}/${d.name}`)).map((d) => ({ kind: d.kind as Kind, name: d.name }));
+      return { since, revision, upserts, deletes };
+    });
+    // A whole-tenant state cached at an older revision will not be reused by this reader: free it.
+    const cached = this.cache.get(tenant);
+    if (changes && cached && cached.revision < changes.revision) this.cache.delete(tenant);
+    return changes;
   }
 
   async revisions(): Promise<Map<string, number>> {
@@ -165,6 +219,7 @@ export class SqlStore implements AccessStore {
           before: c.before ? canonicalJson(c.before) : null,
           after: c.after ? canonicalJson(c.after) : null,
           at,
+          revision,
         })))
         .execute();
     }

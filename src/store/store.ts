@@ -7,6 +7,7 @@
  * current state, plans and writes: concurrent applies serialize, and a refused apply writes
  * nothing at all.
  */
+import type { TenantDelta } from '../model/engine.js';
 import type { Violation } from '../model/invariants.js';
 import type { DesiredState, TenantPlan } from '../model/plan.js';
 import type { AnyEntry, TenantState } from '../model/types.js';
@@ -53,6 +54,22 @@ export interface TenantSnapshot {
   revision: number;
 }
 
+/** What changed in a tenant between two revisions (`loadTenantChanges`). */
+export interface TenantChanges extends TenantDelta {
+  /** The revision the changes were read from. */
+  since: number;
+  /** The tenant's current revision: `since` plus these changes is the state at `revision`. */
+  revision: number;
+}
+
+export interface LoadChangesOptions {
+  /**
+   * Refuse (undefined) when more than this many object changes were recorded since `since`:
+   * the caller is then better off loading the whole tenant.
+   */
+  limit?: number;
+}
+
 export interface AccessStore {
   readonly backend: StoreBackend;
   /** A description safe to log (no credentials). */
@@ -61,6 +78,14 @@ export interface AccessStore {
   apply(desired: DesiredState[], options?: ApplyOptions): Promise<ApplyResult>;
   /** A tenant's current state, or undefined when the store has never seen it. */
   loadTenant(tenant: string): Promise<TenantSnapshot | undefined>;
+  /**
+   * The incremental read: objects created, updated or deleted in `tenant` after revision `since`,
+   * read in one consistent snapshot, at a cost proportional to the changes. Undefined when it
+   * cannot answer exactly (unknown tenant, `since` ahead of the store, history before the store
+   * recorded revisions in its audit trail, or more changes than `options.limit`): load the whole
+   * tenant instead. Optional: a store without it is always read whole.
+   */
+  loadTenantChanges?(tenant: string, since: number, options?: LoadChangesOptions): Promise<TenantChanges | undefined>;
   /** Every tenant and its revision: cheap, used to notice changes. */
   revisions(): Promise<Map<string, number>>;
   audit(query?: { tenant?: string; applyId?: number; limit?: number }): Promise<AuditRecord[]>;
