@@ -3,8 +3,13 @@
  * never waits on the database), kept fresh from the store's change feed.
  *
  * - `store.watch` says "tenant T is now at revision R" (PostgreSQL: LISTEN/NOTIFY; SQLite: a
- *   change counter polled every 100 ms). The tenant is then reloaded and its new index swapped in
- *   with one Map assignment: a check sees the old index or the new one, never a mix.
+ *   change counter polled every 100 ms). The index then reads only what changed since its
+ *   revision (`store.loadTenantChanges`) and derives the new TenantIndex from the old one
+ *   (`withChanges`); the new index is swapped in with one Map assignment: a check sees the old
+ *   index or the new one, never a mix.
+ * - The whole tenant is read instead (`store.loadTenant`, then a fresh TenantIndex) at start,
+ *   when the store cannot answer incrementally (history it did not record, a delta larger than
+ *   `maxDeltaChanges`, a store without the method) and when the incremental path fails.
  * - Bursts coalesce: at most one reload per tenant is in flight; a change heard during a reload
  *   marks the tenant dirty and it is reloaded once more after. A failed reload is retried.
  * - A safety net polls `store.revisions()` (one small query) every few seconds: a notification
@@ -31,6 +36,12 @@ export interface DecisionIndexOptions {
   retryDelayMs?: number;
   /** Tenants loaded in parallel at start. Default 4. */
   loadConcurrency?: number;
+  /**
+   * Largest delta (object changes recorded since the index's revision) applied incrementally;
+   * beyond it the tenant is read whole. Default: 1,000 or half the tenant's objects, the larger.
+   * 0 turns incremental reloads off.
+   */
+  maxDeltaChanges?: number;
 }
 
 export interface TenantFreshness {
@@ -49,6 +60,10 @@ export interface ReloadEvent {
   at: number;
   durationMs: number;
   bindings: number;
+  /** `delta`: derived from the previous index and the changes; `full`: the whole tenant read. */
+  mode: 'delta' | 'full';
+  /** Objects created, updated or deleted by a delta. */
+  changes?: number;
 }
 
 export interface ReloadFailure {
@@ -86,6 +101,7 @@ export class DecisionIndex {
   private readonly resyncIntervalMs: number;
   private readonly retryDelayMs: number;
   private readonly loadConcurrency: number;
+  private readonly maxDeltaChanges: number | undefined;
   private stopWatch: (() => Promise<void>) | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private resyncing = false;
@@ -101,6 +117,7 @@ export class DecisionIndex {
     this.resyncIntervalMs = options.resyncIntervalMs ?? 5_000;
     this.retryDelayMs = options.retryDelayMs ?? 500;
     this.loadConcurrency = Math.max(1, options.loadConcurrency ?? 4);
+    this.maxDeltaChanges = options.maxDeltaChanges;
   }
 
   /**
@@ -241,21 +258,41 @@ export class DecisionIndex {
       r.again = false;
       const started = performance.now();
       try {
-        const snapshot = await this.store.loadTenant(tenant);
-        failures = 0;
-        if (this.stopped) return;
-        if (!snapshot) {
-          // Not (or no longer) in the store: nothing to decide from.
-          this.slots.delete(tenant);
-          continue;
-        }
         const have = this.slots.get(tenant);
-        if (have && have.index.revision >= snapshot.revision) continue;
-        const index = new TenantIndex(snapshot.state, snapshot.revision);
+        const delta = have ? await this.deltaOf(tenant, have.index) : undefined;
+        if (this.stopped) return;
+        let index: TenantIndex;
+        let changes: number | undefined;
+        if (delta === 'current') {
+          failures = 0;
+          continue;
+        } else if (delta) {
+          index = delta.index;
+          changes = delta.changes;
+        } else {
+          const snapshot = await this.store.loadTenant(tenant);
+          if (this.stopped) return;
+          if (!snapshot) {
+            // Not (or no longer) in the store: nothing to decide from.
+            this.slots.delete(tenant);
+            failures = 0;
+            continue;
+          }
+          const now = this.slots.get(tenant);
+          if (now && now.index.revision >= snapshot.revision) {
+            failures = 0;
+            continue;
+          }
+          index = new TenantIndex(snapshot.state, snapshot.revision);
+        }
+        failures = 0;
         const at = Date.now();
         this.slots.set(tenant, { index, loadedAt: at });
-        const event: ReloadEvent = { tenant, revision: snapshot.revision, at, durationMs: performance.now() - started, bindings: index.bindingCount };
-        this.log.debug({ tenant, revision: event.revision, ms: Math.round(event.durationMs) }, 'tenant index reloaded');
+        const event: ReloadEvent = {
+          tenant, revision: index.revision, at, durationMs: performance.now() - started, bindings: index.bindingCount,
+          mode: changes === undefined ? 'full' : 'delta', ...(changes === undefined ? {} : { changes }),
+        };
+        this.log.debug({ tenant, revision: event.revision, mode: event.mode, ms: Math.round(event.durationMs) }, 'tenant index reloaded');
         for (const l of this.listeners) l.reloaded?.(event);
       } catch (err) {
         const error = asError(err);
@@ -266,6 +303,25 @@ export class DecisionIndex {
         await sleep(Math.min(this.retryDelayMs * 2 ** (failures - 1), 10_000));
         r.again = true;
       }
+    }
+  }
+
+  /**
+   * The incremental path: the changes since `index`'s revision applied to it. `current` when the
+   * store is at that revision; undefined when the tenant must be read whole (no incremental read,
+   * a delta too large, unknown history, or any error on the way, which is logged).
+   */
+  private async deltaOf(tenant: string, index: TenantIndex): Promise<{ index: TenantIndex; changes: number } | 'current' | undefined> {
+    const limit = this.maxDeltaChanges ?? Math.max(1_000, Math.floor(index.objectCount / 2));
+    if (!this.store.loadTenantChanges || limit <= 0) return undefined;
+    try {
+      const delta = await this.store.loadTenantChanges(tenant, index.revision, { limit });
+      if (!delta) return undefined;
+      if (delta.revision <= index.revision) return 'current';
+      return { index: index.withChanges(delta, delta.revision), changes: delta.upserts.length + delta.deletes.length };
+    } catch (err) {
+      this.log.warn({ err: asError(err), tenant, revision: index.revision }, 'incremental reload failed; reading the whole tenant');
+      return undefined;
     }
   }
 

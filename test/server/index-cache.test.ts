@@ -3,8 +3,9 @@ import { describe, expect, it } from '@jest/globals';
 import { tenantFromEntries } from '../../src/model/tenant.js';
 import { builtInEntries } from '../../src/model/tenant.js';
 import type { AccessStore, TenantSnapshot } from '../../src/store/store.js';
-import { DecisionIndex } from '../../src/server/index-cache.js';
-import { bind, user } from '../support/scenarios.js';
+import { DecisionIndex, type ReloadEvent } from '../../src/server/index-cache.js';
+import { bind, group, user } from '../support/scenarios.js';
+import { storeFactories } from '../support/stores.js';
 import { sleep } from './fixtures.js';
 
 /** A store whose loads and notifications the test drives. */
@@ -211,5 +212,138 @@ describe('DecisionIndex', () => {
     await sleep(20);
     await index.stop();
     await expect(started).rejects.toThrow(/stopped before it was loaded/);
+  });
+});
+
+/**
+ * Incremental reloads over real stores: a change is read as a delta (`loadTenantChanges`) and
+ * applied to the previous index; when the delta is refused, too large or fails, the tenant is
+ * read whole. Either way the decisions are those of the store.
+ */
+describe.each(storeFactories)('DecisionIndex incremental reloads on $name', (factory) => {
+  type Mode = 'ok' | 'throw' | 'refuse';
+  /** A real store whose incremental read the test can break, counting whole-tenant loads. */
+  async function wrapped(url: string) {
+    const real = await factory.open(url);
+    const ctl = { mode: 'ok' as Mode, fullLoads: 0, deltaCalls: 0 };
+    const store: AccessStore = {
+      backend: real.backend,
+      description: real.description,
+      apply: (d, o) => real.apply(d, o),
+      loadTenant: (t) => {
+        ctl.fullLoads++;
+        return real.loadTenant(t);
+      },
+      loadTenantChanges: async (t, since, o) => {
+        ctl.deltaCalls++;
+        if (ctl.mode === 'throw') throw new Error('delta query failed');
+        if (ctl.mode === 'refuse') return undefined;
+        return real.loadTenantChanges!(t, since, o);
+      },
+      revisions: () => real.revisions(),
+      audit: (q) => real.audit(q),
+      watch: (cb) => real.watch(cb),
+      close: () => real.close(),
+    };
+    return { store, ctl };
+  }
+
+  async function setup(options: ConstructorParameters<typeof DecisionIndex>[1] = {}) {
+    const url = factory.newUrl();
+    const writer = await factory.open(url);
+    await writer.apply([{ tenant: 't1', upserts: [user('ann', { groups: ['ops'] }), user('bob'), group('ops'), bind('ops-admin', 'administrator', ['g:ops'])] }]);
+    const { store, ctl } = await wrapped(url);
+    const index = new DecisionIndex(store, { resyncIntervalMs: 60_000, retryDelayMs: 10, ...options });
+    const events: ReloadEvent[] = [];
+    index.listen({ reloaded: (e) => events.push(e) });
+    await index.start();
+    const commit = async (upserts: ReturnType<typeof user>[], deletes: { kind: 'User' | 'Group' | 'Role' | 'RoleBinding'; name: string }[] = []) => {
+      const r = await writer.apply([{ tenant: 't1', upserts, deletes }]);
+      expect(r.violations).toEqual([]);
+      const revision = r.revisions.get('t1')!;
+      await index.waitForRevision('t1', revision, 5_000);
+      return events.find((e) => e.revision === revision) ?? events[events.length - 1]!;
+    };
+    const can = (u: string) => index.get('t1')!.check({ user: u, permission: 'Users.Delete' }).allowed;
+    const close = async () => {
+      await index.stop();
+      await store.close();
+      await writer.close();
+    };
+    return { index, ctl, events, commit, can, close };
+  }
+
+  it('an update and a delete propagate as deltas, leaving the previous index untouched', async () => {
+    const t = await setup();
+    try {
+      expect(t.events.map((e) => e.mode)).toEqual(['full']);
+      expect([t.can('ann'), t.can('bob')]).toEqual([true, false]);
+      const before = t.index.get('t1')!;
+      const fullLoads = t.ctl.fullLoads;
+
+      // An update: the binding now names bob instead of the group.
+      const e1 = await t.commit([bind('ops-admin', 'administrator', ['u:bob'])]);
+      expect(e1).toMatchObject({ mode: 'delta', changes: 1 });
+      expect([t.can('ann'), t.can('bob')]).toEqual([false, true]);
+      expect(before.check({ user: 'ann', permission: 'Users.Delete' }).allowed).toBe(true);
+
+      // A delete.
+      const e2 = await t.commit([], [{ kind: 'RoleBinding', name: 'ops-admin' }]);
+      expect(e2).toMatchObject({ mode: 'delta', changes: 1 });
+      expect([t.can('ann'), t.can('bob')]).toEqual([false, false]);
+
+      // A user deleted, another created: findable by email at once.
+      const e3 = await t.commit([user('cy')], [{ kind: 'User', name: 'bob' }]);
+      expect(e3.mode).toBe('delta');
+      expect(t.index.get('t1')!.findUser('cy@example.com')?.name).toBe('cy');
+      expect(t.index.get('t1')!.findUser('bob')).toBeUndefined();
+      expect(t.index.get('t1')!.userNames()).toEqual(['ann', 'cy']);
+      expect(t.ctl.fullLoads).toBe(fullLoads); // no whole-tenant read after the start
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('falls back to a full reload when the incremental read fails or refuses, with the same decisions', async () => {
+    const t = await setup();
+    try {
+      t.ctl.mode = 'throw';
+      const loads = t.ctl.fullLoads;
+      const e1 = await t.commit([bind('bob-admin', 'administrator', ['u:bob'])]);
+      expect(e1.mode).toBe('full');
+      expect(t.ctl.fullLoads).toBe(loads + 1);
+      expect(t.can('bob')).toBe(true);
+
+      t.ctl.mode = 'refuse';
+      const e2 = await t.commit([], [{ kind: 'RoleBinding', name: 'bob-admin' }]);
+      expect(e2.mode).toBe('full');
+      expect(t.can('bob')).toBe(false);
+
+      // Working again: back to deltas, from the index the full reload built.
+      t.ctl.mode = 'ok';
+      const e3 = await t.commit([bind('bob-admin', 'administrator', ['u:bob'])]);
+      expect(e3.mode).toBe('delta');
+      expect(t.can('bob')).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a delta larger than maxDeltaChanges is read whole; 0 turns deltas off', async () => {
+    const t = await setup({ maxDeltaChanges: 2 });
+    try {
+      expect((await t.commit([user('cy'), user('dee'), user('eve')])).mode).toBe('full');
+      expect((await t.commit([user('fay')])).mode).toBe('delta');
+      expect(t.index.get('t1')!.userNames()).toEqual(['ann', 'bob', 'cy', 'dee', 'eve', 'fay']);
+    } finally {
+      await t.close();
+    }
+    const off = await setup({ maxDeltaChanges: 0 });
+    try {
+      expect((await off.commit([user('cy')])).mode).toBe('full');
+      expect(off.ctl.deltaCalls).toBe(0);
+    } finally {
+      await off.close();
+    }
   });
 });

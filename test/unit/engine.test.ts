@@ -676,3 +676,87 @@ test('the index is built per tenant from its state and reports its tenant', () =
   expect(ix.revision).toBe(7);
   expect(ix.userNames()).toEqual(['ann']);
 });
+
+describe('withChanges: an index derived from the previous one and a delta decides as a fresh build', () => {
+  const start = tenantWith(
+    user('ann', { groups: ['ops', 'ops', 'global'] }),
+    user('bob', { email: 'Bob@Example.com' }),
+    robot('bot-1'),
+    group('ops'),
+    role('job-runner', 'Folder', ['Jobs.View', 'Jobs.Create']),
+    binding('ops-run', 'job-runner', ['group:ops'], { folder: 'A' }),
+    binding('bob-run', 'job-runner', ['bob', 'bob'], { folder: 'B', environment: 'prod' }),
+    binding('all-view', 'folder-viewer', ['group:global'], { folder: 'Shared', expiresAt: '2027-01-01T00:00:00Z' }),
+    binding('ann-admin', 'administrator', ['ann']),
+  );
+  /** Every user's effective permissions and a few who() answers: what decisions depend on. */
+  const decisions = (ix: TenantIndex) => ({
+    users: ix.userNames(),
+    permissions: ix.userNames().map((u) => [u, (ix.permissions(u, NOW) ?? []).map((r) => JSON.stringify(r)).sort()]),
+    who: [
+      ix.who({ permission: 'Jobs.Create', folder: 'A/B' }, NOW),
+      ix.who({ permission: 'Jobs.Create', folder: 'B', environment: 'prod' }, NOW),
+      ix.who({ permission: 'Logs.View', folder: 'Shared' }, NOW),
+      ix.who({ permission: 'Users.Delete' }, NOW),
+    ],
+    byEmail: ['ann@example.com', 'bob@example.com', 'BOB@EXAMPLE.COM', 'robert@example.com', 'carl@example.com'].map((e) => ix.findUser(e)?.name ?? null),
+  });
+  type Step = { upserts?: Parameters<typeof apply>[1]; deletes?: { kind: 'User' | 'Group' | 'Role' | 'RoleBinding'; name: string }[] };
+  const steps: [string, Step][] = [
+    ['a binding updated (new subjects, new folder)', { upserts: [binding('ops-run', 'job-runner', ['group:ops', 'bob'], { folder: 'A/B' })] }],
+    ['a binding deleted', { deletes: [{ kind: 'RoleBinding', name: 'bob-run' }] }],
+    ['a user created, another changes email and groups', { upserts: [user('carl', { groups: ['ops'] }), user('bob', { email: 'robert@example.com', groups: ['ops'] })] }],
+    ['a group deleted, then its bindings grant nothing', { deletes: [{ kind: 'Group', name: 'ops' }] }],
+    ['a group created again', { upserts: [group('ops')] }],
+    ['a role changed: its bindings recompiled', { upserts: [role('job-runner', 'Folder', ['Jobs.View'])] }],
+    ['a user deactivated, a user deleted', { upserts: [user('carl', { groups: ['ops'], active: false })], deletes: [{ kind: 'User', name: 'bob' }] }],
+    ['a binding to a missing role, then the role', { upserts: [binding('late', 'late-role', ['ann'], { folder: 'L' })] }],
+    ['...the role appears', { upserts: [role('late-role', 'Folder', ['Queues.View'])] }],
+  ];
+
+  test.each(steps.map((s, i) => [i, s[0]] as const))('step %i: %s', (i) => {
+    let state = start;
+    let ix = new TenantIndex(state, 1);
+    for (let k = 0; k <= i; k++) {
+      const { upserts = [], deletes = [] } = steps[k]![1];
+      const next = apply(state, upserts, { deletes });
+      // The delta as the store reports it: every entry that is new or different, every name gone.
+      const changed = [...(['users', 'groups', 'roles', 'bindings'] as const)].flatMap((m) =>
+        [...next[m].values()].filter((e) => state[m].get(e.name) !== e),
+      );
+      const gone = [...(['users', 'groups', 'roles', 'bindings'] as const)].flatMap((m) =>
+        [...state[m].values()].filter((e) => !next[m].has(e.name)).map((e) => ({ kind: e.kind, name: e.name })),
+      );
+      const before = decisions(ix);
+      const derived = ix.withChanges({ upserts: changed, deletes: gone }, k + 2);
+      expect(decisions(ix)).toEqual(before); // the previous index is untouched
+      expect(derived.revision).toBe(k + 2);
+      expect(derived.bindingCount).toBe(next.bindings.size);
+      expect(decisions(derived)).toEqual(decisions(new TenantIndex(next, k + 2)));
+      state = next;
+      ix = derived;
+    }
+  });
+
+  test('an empty delta, and deletes of objects it does not have, change nothing', () => {
+    const ix = new TenantIndex(start, 3);
+    const same = ix.withChanges({ upserts: [], deletes: [{ kind: 'RoleBinding', name: 'nope' }, { kind: 'User', name: 'nobody' }] }, 4);
+    expect(decisions(same)).toEqual(decisions(ix));
+  });
+});
+
+test('withChanges over many revisions (the overlay merged into a new base on the way) still decides as a fresh build', () => {
+  let ix = new TenantIndex(tenantWith(user('ann'), group('ops'), binding('ops-view', 'folder-viewer', ['group:ops'], { folder: 'A' })), 1);
+  const fresh = () => new TenantIndex(ix.toState(), ix.revision);
+  const answers = (x: TenantIndex) =>
+    x.userNames().map((u) => [u, x.check({ user: u, permission: 'Jobs.View', folder: 'A/B' }, NOW).grants, x.check({ user: u, permission: 'Users.Delete' }, NOW).allowed]);
+  for (let i = 0; i < 700; i++) {
+    const u = user(`u${i % 300}`, { groups: i % 3 === 0 ? ['ops'] : [] });
+    const upserts = [u, binding(`b${i % 250}`, 'administrator', [`u${i % 300}`])];
+    const deletes = i % 5 === 4 ? [{ kind: 'User', name: `u${(i + 7) % 300}` }, { kind: 'RoleBinding', name: `b${(i + 3) % 250}` }] : [];
+    ix = ix.withChanges({ upserts, deletes }, i + 2);
+    if (i % 175 === 174) expect(answers(ix)).toEqual(answers(fresh()));
+  }
+  expect(ix.bindingCount).toBe(ix.toState().bindings.size);
+  expect(ix.objectCount).toBe(fresh().objectCount);
+});
