@@ -5,11 +5,18 @@
  * PostgreSQL. Each change grants or revokes `administrator` to one user; the writer waits a
  * random 20-120 ms between changes so they land at every phase of SQLite's 100 ms poll.
  *
- * Then the cost that bounds propagation in large tenants: a reload reads the whole tenant
- * (the store offers no incremental read), measured cold at 1k / 10k / 100k bindings.
+ * Each change reaches the index as a delta: the store's incremental read (`loadTenantChanges`:
+ * the objects changed since the index's revision) applied to the previous index (`withChanges`).
+ * The *reloads* column counts delta and full reloads. Then the cost of each path at 1k / 10k /
+ * 100k bindings: a full reload (whole tenant read cold from a fresh store handle, then a fresh
+ * TenantIndex built) against a delta of one change (read, then applied).
  *
  *   npx tsx bench/propagation.ts [--changes 100] [--bindings 1000] [--reload-sizes 1000,10000,100000]
  *                               [--large-changes 5] [--pg URL] [--json]
+ *
+ * `--large-changes N`: N changes seen by a DecisionIndex in the largest `--reload-sizes` tenant
+ * (when it is not `--bindings`). `--bindings 100000 --reload-sizes 100000` measures the
+ * DecisionIndex and serve over HTTP at 100k.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -105,14 +112,19 @@ async function seeded(url: string, bindings: number): Promise<{ store: AccessSto
   return { store, tenant: gen.tenant, buildMs: performance.now() - t };
 }
 
-/** Grants (even i) or revokes (odd i) administrator to the probe user; resolves at the commit. */
-async function flip(writer: AccessStore, tenant: string, i: number): Promise<{ revision: number; committedAt: number; applyMs: number }> {
-  const grant = i % 2 === 0;
+/** Whether the probe user holds the flip binding, per store and tenant (it starts without). */
+const flipped = new Map<string, boolean>();
+const flipKey = (store: AccessStore, tenant: string) => `${store.description}|${tenant}`;
+
+/** Grants or revokes (alternately) administrator to the probe user; resolves at the commit. */
+async function flip(writer: AccessStore, tenant: string, i: number): Promise<{ revision: number; committedAt: number; applyMs: number; grant: boolean }> {
+  const grant = !flipped.get(flipKey(writer, tenant));
   const t0 = performance.now();
   const r = await writer.apply([{ tenant, upserts: grant ? [flipBinding] : [], deletes: grant ? [] : [{ kind: 'RoleBinding', name: FLIP }] }], { actor: 'bench', source: 'bench' });
   const committedAt = performance.now();
   if (!r.written) throw new Error(`change ${i} was not written`);
-  return { revision: r.revisions.get(tenant)!, committedAt, applyMs: committedAt - t0 };
+  flipped.set(flipKey(writer, tenant), grant);
+  return { revision: r.revisions.get(tenant)!, committedAt, applyMs: committedAt - t0, grant };
 }
 
 interface Series {
@@ -123,6 +135,8 @@ interface Series {
   /** Commit to visible, ms (negative: visible before the writer's apply() resolved). */
   latency: Percentiles;
   applyMs: Percentiles;
+  /** Reloads seen by the DecisionIndex, by mode (not known for serve). */
+  reloads?: { delta: number; full: number };
 }
 
 async function viaIndex(backend: string, url: string, writer: AccessStore, tenant: string, bindings: number, changes: number, rng: Rng): Promise<Series> {
@@ -130,7 +144,13 @@ async function viaIndex(backend: string, url: string, writer: AccessStore, tenan
   const index = new DecisionIndex(replicaStore, { resyncIntervalMs: 60_000 });
   await index.start();
   const seen = new Map<number, number>();
-  index.listen({ reloaded: (e) => seen.set(e.revision, performance.now()) });
+  const reloads = { delta: 0, full: 0 };
+  index.listen({
+    reloaded: (e) => {
+      seen.set(e.revision, performance.now());
+      reloads[e.mode]++;
+    },
+  });
   const samples: number[] = [];
   const applies: number[] = [];
   try {
@@ -140,8 +160,7 @@ async function viaIndex(backend: string, url: string, writer: AccessStore, tenan
       await index.waitForRevision(tenant, c.revision, 30_000);
       const at = [...seen.entries()].filter(([rev]) => rev >= c.revision).map(([, t]) => t);
       samples.push(Math.min(...at) - c.committedAt);
-      const want = i % 2 === 0;
-      if (index.get(tenant)!.check({ user: USER, permission: 'Users.Delete' }).allowed !== want) throw new Error('index disagrees with the store');
+      if (index.get(tenant)!.check({ user: USER, permission: 'Users.Delete' }).allowed !== c.grant) throw new Error('index disagrees with the store');
       seen.clear();
       await sleep(20 + rng.int(100));
     }
@@ -149,7 +168,7 @@ async function viaIndex(backend: string, url: string, writer: AccessStore, tenan
     await index.stop();
     await replicaStore.close();
   }
-  return { backend, observer: 'DecisionIndex (in-process, own store handle)', bindings, changes, latency: percentiles(samples), applyMs: percentiles(applies) };
+  return { backend, observer: 'DecisionIndex (in-process, own store handle)', bindings, changes, latency: percentiles(samples), applyMs: percentiles(applies), reloads };
 }
 
 async function spawnServe(store: string): Promise<{ child: ChildProcess; url: string }> {
@@ -174,8 +193,8 @@ async function viaHttp(backend: string, url: string, writer: AccessStore, tenant
   try {
     await ask();
     for (let i = 0; i < changes; i++) {
-      const want = i % 2 === 0;
       const c = await flip(writer, tenant, i);
+      const want = c.grant;
       applies.push(c.applyMs);
       const deadline = c.committedAt + 30_000;
       while ((await ask()) !== want) if (performance.now() > deadline) throw new Error(`serve did not see change ${i} within 30 s`);
@@ -194,12 +213,20 @@ interface ReloadCost {
   bindings: number;
   loadMs: number;
   buildMs: number;
+  deltaReadMs: number;
+  deltaApplyMs: number;
 }
 
-/** A cold tenant load (fresh store handle, as a replica reloading after another's write) and the index build. */
+/**
+ * A full reload: a cold tenant load (fresh store handle, as a replica reloading after another's
+ * write) and a fresh index build. Then a delta: one change committed, read with
+ * `loadTenantChanges` and applied to that index with `withChanges`. Median of 3.
+ */
 async function reloadCost(backend: string, url: string, tenant: string, bindings: number): Promise<ReloadCost> {
   const loads: number[] = [];
   const builds: number[] = [];
+  const reads: number[] = [];
+  const applies: number[] = [];
   for (let i = 0; i < 3; i++) {
     const store = await openStore(url);
     try {
@@ -207,13 +234,27 @@ async function reloadCost(backend: string, url: string, tenant: string, bindings
       const snap = (await store.loadTenant(tenant))!;
       loads.push(performance.now() - t);
       t = performance.now();
-      new TenantIndex(snap.state, snap.revision);
+      const index = new TenantIndex(snap.state, snap.revision);
       builds.push(performance.now() - t);
+      const granted = snap.state.bindings.has(FLIP);
+      const r = await store.apply([{ tenant, upserts: granted ? [] : [flipBinding], deletes: granted ? [{ kind: 'RoleBinding', name: FLIP }] : [] }], { actor: 'bench', source: 'bench' });
+      if (!r.written) throw new Error('reload-cost change was not written');
+      flipped.set(flipKey(store, tenant), !granted);
+      t = performance.now();
+      const delta = (await store.loadTenantChanges!(tenant, index.revision))!;
+      reads.push(performance.now() - t);
+      t = performance.now();
+      const next = delta && index.withChanges(delta, delta.revision);
+      applies.push(performance.now() - t);
+      if (!next || next.check({ user: USER, permission: 'Users.Delete' }).allowed === granted) throw new Error('the delta did not carry the change');
     } finally {
       await store.close();
     }
   }
-  return { backend, bindings, loadMs: percentiles(loads).p50, buildMs: percentiles(builds).p50 };
+  return {
+    backend, bindings, loadMs: percentiles(loads).p50, buildMs: percentiles(builds).p50,
+    deltaReadMs: percentiles(reads).p50, deltaApplyMs: percentiles(applies).p50,
+  };
 }
 
 async function main(): Promise<void> {
@@ -266,17 +307,22 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify({ machine, series, reloads }, null, 2)}\n`);
     return;
   }
-  const ms = (x: number) => (Math.abs(x) >= 100 ? `${x.toFixed(0)} ms` : `${x.toFixed(1)} ms`);
+  const ms = (x: number) => (Math.abs(x) >= 100 ? `${x.toFixed(0)} ms` : Math.abs(x) >= 1 ? `${x.toFixed(1)} ms` : `${x.toFixed(2)} ms`);
   console.log('## Propagation: commit of an apply -> decision changed\n');
   console.log(`Machine: ${machineLine(machine)}\n`);
   console.log(markdownTable(
-    ['store', 'observer', '>bindings', '>changes', '>p50', '>p90', '>p99', '>max', '>apply p50'],
-    series.map((s) => [s.backend, s.observer, fmtCount(s.bindings), String(s.changes), ms(s.latency.p50), ms(s.latency.p90), ms(s.latency.p99), ms(s.latency.max), ms(s.applyMs.p50)]),
+    ['store', 'observer', '>bindings', '>changes', '>p50', '>p90', '>p99', '>max', '>apply p50', '>reloads (delta/full)'],
+    series.map((s) => [
+      s.backend, s.observer, fmtCount(s.bindings), String(s.changes), ms(s.latency.p50), ms(s.latency.p90), ms(s.latency.p99), ms(s.latency.max), ms(s.applyMs.p50),
+      s.reloads ? `${s.reloads.delta}/${s.reloads.full}` : 'n/a',
+    ]),
   ));
-  console.log('\nCost of one reload (whole tenant read from a fresh store handle, then the index built; median of 3):\n');
+  console.log('\nCost of one reload, full (whole tenant read from a fresh store handle, then a TenantIndex built) and delta (one change read with loadTenantChanges, then applied with withChanges); median of 3:\n');
   console.log(markdownTable(
-    ['store', '>bindings', '>loadTenant', '>TenantIndex build', '>total'],
-    reloads.map((r) => [r.backend, fmtCount(r.bindings), ms(r.loadMs), ms(r.buildMs), ms(r.loadMs + r.buildMs)]),
+    ['store', '>bindings', '>loadTenant', '>TenantIndex build', '>full total', '>loadTenantChanges', '>withChanges', '>delta total'],
+    reloads.map((r) => [
+      r.backend, fmtCount(r.bindings), ms(r.loadMs), ms(r.buildMs), ms(r.loadMs + r.buildMs), ms(r.deltaReadMs), ms(r.deltaApplyMs), ms(r.deltaReadMs + r.deltaApplyMs),
+    ]),
   ));
 }
 
