@@ -15,14 +15,11 @@ import { patchStatus } from '../src/k8s/client.js';
 import { assetsDir, startControlPlane } from '../test/support/control-plane.js';
 import { PLURAL, createBulk, listReadiness, pool } from '../test/support/bulk.js';
 import { installCrds, kubeConfigOf } from '../test/support/kube.js';
+import { numberFlag } from './lib/args.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
-const N = arg('objects', 1000);
-const TENANTS = arg('tenants', 4);
-const CONCURRENCY = arg('concurrency', 4);
+const N = numberFlag('objects', 1000);
+const TENANTS = numberFlag('tenants', 4);
+const CONCURRENCY = numberFlag('concurrency', 4);
 const JSON_OUT = process.argv.includes('--json');
 
 async function main(): Promise<void> {

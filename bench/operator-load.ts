@@ -19,14 +19,11 @@ import { assetsDir, startControlPlane } from '../test/support/control-plane.js';
 import { PLURAL, createBulk, listReadiness, pool } from '../test/support/bulk.js';
 import { installCrds, kubeConfigOf } from '../test/support/kube.js';
 import { machineLine } from './lib/stats.js';
+import { numberFlag } from './lib/args.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
-const N = arg('objects', 10_000);
-const TENANTS = arg('tenants', 20);
-const CONCURRENCY = arg('concurrency', 8);
+const N = numberFlag('objects', 10_000);
+const TENANTS = numberFlag('tenants', 20);
+const CONCURRENCY = numberFlag('concurrency', 8);
 const JSON_OUT = process.argv.includes('--json');
 const BUILT_CLI = path.resolve('dist/src/cli/main.js');
 const BUILT_INS_PER_TENANT = 11; // 10 built-in roles + the global group
