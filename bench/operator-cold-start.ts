@@ -4,7 +4,7 @@
  * same API server: the time for N plain status patches at the same parallelism, i.e. the raw
  * write rate the operator is bounded by (it writes a finalizer, a status and an Event per object).
  *
- *   npx tsx bench/operator-cold-start.ts [--objects 1000] [--tenants 4] [--concurrency 4] [--json]
+ *   npx tsx bench/operator-cold-start.ts [--objects 1000] [--tenants 4] [--concurrency 8] [--json]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,7 +19,7 @@ import { numberFlag } from './lib/args.js';
 
 const N = numberFlag('objects', 1000);
 const TENANTS = numberFlag('tenants', 4);
-const CONCURRENCY = numberFlag('concurrency', 4);
+const CONCURRENCY = numberFlag('concurrency', 8); // the operator's default
 const JSON_OUT = process.argv.includes('--json');
 
 async function main(): Promise<void> {
