@@ -218,7 +218,7 @@ describe('health, readiness, metrics, unknown routes', () => {
     expect(r.body).toMatch(/^rpa_access_decisions_total\{result="allowed"\} \d+$/m);
     expect(r.body).toMatch(/^rpa_access_index_revision\{tenant="finance"\} 1$/m);
     expect(r.body).toMatch(/^rpa_access_index_age_seconds\{tenant="finance"\} [\d.e-]+$/m);
-    expect(r.body).toMatch(/^rpa_access_index_reloads_total\{result="ok"\} 1$/m);
+    expect(r.body).toMatch(/^rpa_access_index_reloads_total\{result="ok",mode="full"\} 1$/m);
     expect(r.body).toMatch(/^rpa_access_index_ready 1$/m);
   });
 

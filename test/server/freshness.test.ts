@@ -62,6 +62,12 @@ describe.each(storeFactories)('freshness on $name', (factory) => {
 
     await writer.apply([{ tenant: TENANT, upserts: [], deletes: [{ kind: 'RoleBinding', name: 'dee-admin' }] }]);
     await pollUntil(server, GRANT, false);
+
+    // Both changes came as deltas after the one full read at start, and /metrics tells them apart.
+    const metrics = (await server.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/^rpa_access_index_reloads_total\{result="ok",mode="full"\} 1$/m);
+    expect(metrics).toMatch(/^rpa_access_index_reloads_total\{result="ok",mode="delta"\} 2$/m);
+    expect(metrics).toMatch(/^rpa_access_index_reload_duration_seconds_count\{mode="delta"\} 2$/m);
   });
 
   it('a change applied through the same store handle reaches the index', async () => {
