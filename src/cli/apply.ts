@@ -11,7 +11,7 @@
 import { desiredStates, formatProblem, SourceMap, type CheckedDocuments } from '../documents/check.js';
 import { readiness } from '../model/conditions.js';
 import type { TenantPlan } from '../model/plan.js';
-import type { ApplyResult } from '../store/store.js';
+import { OPERATOR_SOURCE, type AccessStore, type ApplyResult } from '../store/store.js';
 import { actorName, CliError, EXIT_ERROR, EXIT_OK, printJson, withStore, type CliContext, type OutputFormat } from './context.js';
 import { noDocumentsMessage, printProblems, readDocuments, type DocumentOptions } from './documents.js';
 
@@ -79,6 +79,24 @@ function readinessWarnings(ctx: CliContext, checked: CheckedDocuments, plans: re
   }
 }
 
+/**
+ * Tenants this apply changes that the operator created in the store: the cluster holds them, and
+ * the operator's drift pass removes or restores whatever its custom resources do not declare.
+ * The write is still allowed (it is serialized and checked like any other), but said plainly.
+ */
+async function managedTenantWarnings(ctx: CliContext, store: AccessStore, plans: readonly TenantPlan[], dryRun: boolean): Promise<void> {
+  for (const plan of plans) {
+    if (plan.changes.length === 0) continue;
+    const [first] = await store.audit({ tenant: plan.tenant, limit: 1 });
+    if (first?.source !== OPERATOR_SOURCE) continue;
+    ctx.warn(
+      `tenant ${plan.tenant} is managed by the rpa-access operator (the cluster created it in this store): ` +
+        `what this apply ${dryRun ? 'would add or change' : 'added or changed'} there is undone at the operator's next drift pass; ` +
+        `change its custom resources instead (kubectl apply -n ${plan.tenant})`,
+    );
+  }
+}
+
 export async function applyCommand(ctx: CliContext, options: ApplyCommandOptions): Promise<number> {
   const checked = readDocuments(ctx, options);
   if (checked.problems.length > 0) {
@@ -110,6 +128,7 @@ export async function applyCommand(ctx: CliContext, options: ApplyCommandOptions
       printPlan(ctx, result, dryRun);
     }
     readinessWarnings(ctx, checked, result.plans);
+    await managedTenantWarnings(ctx, store!, result.plans, dryRun);
     return EXIT_OK;
   });
 }

@@ -13,7 +13,7 @@ import { formatViolation, type Violation } from '../model/invariants.js';
 import { allEntries, builtInEntries, builtInEntry, isReserved, sameSpec } from '../model/tenant.js';
 import type { TenantState } from '../model/types.js';
 import type { DesiredState } from '../model/plan.js';
-import type { AccessStore, ApplyResult } from '../store/store.js';
+import { OPERATOR_SOURCE, type AccessStore, type ApplyResult } from '../store/store.js';
 import { scrubSecrets } from '../log.js';
 import { isDeleting, objectKey, toEntry, type AccessResource, type Condition } from './objects.js';
 
@@ -52,7 +52,7 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
-const SOURCE = 'operator';
+const SOURCE = OPERATOR_SOURCE;
 
 export function tenantKey(namespace: string): string {
   return `Tenant/${namespace}`;

@@ -54,6 +54,13 @@ export interface TenantSnapshot {
   revision: number;
 }
 
+/**
+ * The audit `source` of the operator's writes (its drift pass writes `operator-drift`). A tenant
+ * whose first write came from the operator is one the cluster holds: the CLI warns before
+ * writing there, since the operator undoes what the cluster does not declare.
+ */
+export const OPERATOR_SOURCE = 'operator';
+
 /** What changed in a tenant between two revisions (`loadTenantChanges`). */
 export interface TenantChanges extends TenantDelta {
   /** The revision the changes were read from. */

@@ -161,6 +161,7 @@ suite('fault: the CLI beside the operator on one PostgreSQL store', () => {
     const [r] = await Promise.all([cli(intrusion, 'mallory'), kube(docs([user(MANAGED, 'late-arrival')]))]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^created User/${MANAGED}/intruder$`, 'm'));
+    expect(r.stderr).toContain(`warning: tenant ${MANAGED} is managed by the rpa-access operator (the cluster created it in this store): what this apply added or changed there is undone at the operator's next drift pass`);
 
     // The cluster is the managed tenant's truth: the operator removes the intruder, puts ops back,
     // and keeps the cluster's late arrival (not lost to the CLI's concurrent write).
