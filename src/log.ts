@@ -11,6 +11,19 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
+/**
+ * The part of a logger that library code calls: pino's Logger satisfies it, and tests (or a
+ * caller that wants silence) can pass anything with these four methods.
+ */
+export interface LogPort {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export const silentLogger: LogPort = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const LOG_FORMATS = ['json', 'pretty'] as const;

@@ -26,16 +26,11 @@ import {
   type RequestContext,
   type ResponseContext,
 } from '@kubernetes/client-node';
+import { silentLogger, type LogPort } from '../log.js';
 
-/** The subset of pino's Logger the runtime uses, so tests can pass a stub. */
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-export const silentLogger: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+/** The subset of pino's Logger the runtime uses, so tests can pass a stub (one definition, in src/log.ts). */
+export type Logger = LogPort;
+export { silentLogger };
 
 /**
  * The KubeConfig of the environment, as kubectl finds it: the file given, else $KUBECONFIG,

@@ -5,6 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
+import { silentLogger, type LogPort } from '../log.js';
 
 export type AuthMode = 'tokenreview' | 'token' | 'none';
 
@@ -33,13 +34,6 @@ export class AuthConfigError extends Error {
   }
 }
 
-interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-const quiet: Logger = { info() {}, warn() {}, error() {} };
 
 const BEARER = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
 
@@ -72,7 +66,7 @@ export class TokenFileAuth implements Authenticator {
   private digests: Buffer[] = [];
   private readonly onChange: () => void;
 
-  constructor(readonly file: string, private readonly log: Logger = quiet, pollIntervalMs = 2_000) {
+  constructor(readonly file: string, private readonly log: LogPort = silentLogger, pollIntervalMs = 2_000) {
     const count = this.load();
     if (count === 0) throw new AuthConfigError(`token file ${file} holds no token (one token per line)`);
     this.onChange = () => this.reload();

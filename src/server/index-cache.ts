@@ -18,18 +18,11 @@
  */
 import { TenantIndex } from '../model/engine.js';
 import type { AccessStore } from '../store/store.js';
+import { silentLogger, type LogPort } from '../log.js';
 
-export interface IndexLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
-}
-
-const silent: IndexLogger = { info() {}, warn() {}, error() {}, debug() {} };
 
 export interface DecisionIndexOptions {
-  logger?: IndexLogger;
+  logger?: LogPort;
   /** Period of the `revisions()` safety net, also the liveness probe of the store. Default 5 s. */
   resyncIntervalMs?: number;
   /** Delay before retrying a failed load. Default 500 ms. */
@@ -97,7 +90,7 @@ export class DecisionIndex {
   private readonly slots = new Map<string, Slot>();
   private readonly reloads = new Map<string, Reload>();
   private readonly listeners = new Set<IndexListener>();
-  private readonly log: IndexLogger;
+  private readonly log: LogPort;
   private readonly resyncIntervalMs: number;
   private readonly retryDelayMs: number;
   private readonly loadConcurrency: number;
@@ -113,7 +106,7 @@ export class DecisionIndex {
   private startedAt = 0;
 
   constructor(readonly store: AccessStore, options: DecisionIndexOptions = {}) {
-    this.log = options.logger ?? silent;
+    this.log = options.logger ?? silentLogger;
     this.resyncIntervalMs = options.resyncIntervalMs ?? 5_000;
     this.retryDelayMs = options.retryDelayMs ?? 500;
     this.loadConcurrency = Math.max(1, options.loadConcurrency ?? 4);
