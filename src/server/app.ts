@@ -34,7 +34,16 @@ export interface ServerOptions {
 export const DEFAULT_BODY_LIMIT = 16 * 1024;
 
 const name = { type: 'string', minLength: 1, maxLength: 253 } as const;
+const userName = { type: 'string', minLength: 1, maxLength: 320 } as const;
 const optional = (maxLength: number) => ({ type: 'string', maxLength }) as const;
+
+/** What is asked, apart from who asks: shared by POST /v1/check and GET /who. */
+const question = {
+  permission: { type: 'string', minLength: 1, maxLength: 64 },
+  folder: optional(1024),
+  resource: optional(512),
+  environment: optional(253),
+} as const;
 
 const checkBody = {
   type: 'object',
@@ -42,11 +51,8 @@ const checkBody = {
   additionalProperties: false,
   properties: {
     tenant: name,
-    user: { type: 'string', minLength: 1, maxLength: 320 },
-    permission: { type: 'string', minLength: 1, maxLength: 64 },
-    folder: optional(1024),
-    resource: optional(512),
-    environment: optional(253),
+    user: userName,
+    ...question,
   },
 } as const;
 
@@ -54,19 +60,14 @@ const whoQuery = {
   type: 'object',
   required: ['permission'],
   additionalProperties: false,
-  properties: {
-    permission: { type: 'string', minLength: 1, maxLength: 64 },
-    folder: optional(1024),
-    resource: optional(512),
-    environment: optional(253),
-  },
+  properties: question,
 } as const;
 
 const tenantParams = { type: 'object', required: ['tenant'], properties: { tenant: name } } as const;
 const userParams = {
   type: 'object',
   required: ['tenant', 'user'],
-  properties: { tenant: name, user: { type: 'string', minLength: 1, maxLength: 320 } },
+  properties: { tenant: name, user: userName },
 } as const;
 
 const grant = {
