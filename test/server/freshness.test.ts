@@ -46,13 +46,19 @@ describe.each(storeFactories)('freshness on $name', (factory) => {
     return s;
   }
 
-  it('a change applied by another store handle reaches /v1/check, both ways', async () => {
+  /** A seeded store, a server reading it through its own handle, and a second handle to write with (as the CLI or the operator would). */
+  async function serverBesideWriter(): Promise<{ writer: AccessStore; server: TestServer }> {
     const url = factory.newUrl();
     const reader = await open(url);
     const writer = await open(url);
     await seed(writer);
     const server = await serverOver(reader);
     cleanup.push(() => server.close());
+    return { writer, server };
+  }
+
+  it('a change applied by another store handle reaches /v1/check, both ways', async () => {
+    const { writer, server } = await serverBesideWriter();
     expect((await server.inject({ method: 'POST', url: '/v1/check', payload: GRANT })).json()).toMatchObject({ allowed: false, reason: 'NoGrant' });
 
     await writer.apply([{ tenant: TENANT, upserts: [bind('dee-admin', 'administrator', ['u:dee'])] }]);
@@ -80,12 +86,7 @@ describe.each(storeFactories)('freshness on $name', (factory) => {
   });
 
   it('a tenant created after start becomes answerable (UnknownTenant, then a decision)', async () => {
-    const url = factory.newUrl();
-    const reader = await open(url);
-    const writer = await open(url);
-    await seed(writer);
-    const server = await serverOver(reader);
-    cleanup.push(() => server.close());
+    const { writer, server } = await serverBesideWriter();
     const body = { tenant: 'hr', user: 'ann', permission: 'Users.Delete' };
     expect((await server.inject({ method: 'POST', url: '/v1/check', payload: body })).json().reason).toBe('UnknownTenant');
     await seed(writer, 'hr');
