@@ -38,9 +38,9 @@ export interface LeaderElectorOptions {
   identity?: string;
   /** How long a lease is valid after its last renewal; default 15 s. */
   leaseDurationMs?: number;
-  /** How long the leader keeps trying to renew before giving up leadership; default 10 s. */
+  /** How long the leader keeps trying to renew before giving up leadership; default 2/3 of the lease (10 s). */
   renewDeadlineMs?: number;
-  /** Pause between attempts to acquire or renew; default 2 s. */
+  /** Pause between attempts to acquire or renew; default 2/15 of the lease (2 s). */
   retryPeriodMs?: number;
   /** Release the lease on stop() so that a successor need not wait it out; default true. */
   releaseOnStop?: boolean;
@@ -78,11 +78,14 @@ export class LeaderElector {
     // `??`, not spread defaults: callers pass options through as explicit undefined.
     // Whole milliseconds: AbortSignal.timeout() throws on a fraction (e.g. a duration times 2/3),
     // and it would throw outside any try, ending the campaign with an unhandled rejection.
+    // Unset, the renew deadline and retry period scale with the lease as client-go's defaults do
+    // (15 s : 10 s : 2 s), so a shorter lease alone is a valid configuration.
+    const leaseDurationMs = opts.leaseDurationMs ?? 15_000;
     this.o = {
       ...opts,
-      leaseDurationMs: Math.ceil(opts.leaseDurationMs ?? 15_000),
-      renewDeadlineMs: Math.ceil(opts.renewDeadlineMs ?? 10_000),
-      retryPeriodMs: Math.ceil(opts.retryPeriodMs ?? 2_000),
+      leaseDurationMs: Math.ceil(leaseDurationMs),
+      renewDeadlineMs: Math.ceil(opts.renewDeadlineMs ?? (leaseDurationMs * 2) / 3),
+      retryPeriodMs: Math.ceil(opts.retryPeriodMs ?? (leaseDurationMs * 2) / 15),
     };
     if (!(this.o.leaseDurationMs > this.o.renewDeadlineMs)) throw new Error('leaseDurationMs must be greater than renewDeadlineMs');
     if (!(this.o.renewDeadlineMs > this.o.retryPeriodMs * 1.2)) throw new Error('renewDeadlineMs must be greater than 1.2 x retryPeriodMs');

@@ -338,7 +338,7 @@ export interface OperatorRunOptions {
   webhookCertDir?: string;
   concurrency?: number;
   leaseNamespace?: string;
-  /** --lease-duration in ms; the renew deadline and retry period keep client-go's ratios (15 s : 10 s : 2 s). */
+  /** --lease-duration in ms; the elector derives the renew deadline and retry period from it. */
   leaseDuration?: number;
 }
 
@@ -353,9 +353,7 @@ export async function run(options: OperatorRunOptions): Promise<number> {
     concurrency: options.concurrency,
     leaderElection: options.leaderElect ?? false,
     leaseNamespace: options.leaseNamespace,
-    ...(options.leaseDuration !== undefined
-      ? { leaseDurationMs: options.leaseDuration, renewDeadlineMs: Math.round((options.leaseDuration * 2) / 3), retryPeriodMs: Math.round((options.leaseDuration * 2) / 15) }
-      : {}),
+    leaseDurationMs: options.leaseDuration, // the elector scales renew deadline and retry period with it
     webhook: options.webhookPort !== undefined ? webhookOptionsFromEnv(options.webhookPort, options.webhookCertDir) : undefined,
   });
   log.info({ store: options.storeDescription, healthPort: handle.healthPort, leaderElection: options.leaderElect ?? false }, 'operator started');

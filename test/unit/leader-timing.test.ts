@@ -49,3 +49,26 @@ test('fractional timings (a lease duration times 2/3 and 2/15) lead and renew', 
   await done;
   expect(api.lease?.spec?.holderIdentity).toBe('');
 });
+
+test('a lease duration alone: the renew deadline and retry period scale with it, fractions and all', async () => {
+  const api = new OneLease();
+  let leading = false;
+  const elector = new LeaderElector({
+    api: api as unknown as LeaseApi,
+    namespace: 'ns',
+    name: 'lease',
+    identity: 'a',
+    leaseDurationMs: 1000, // 666.67 ms and 133.33 ms derived: valid, and rounded before use
+    onStartedLeading: (signal) => {
+      leading = true;
+      return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+    },
+  });
+  const done = elector.run();
+  const deadline = Date.now() + 5_000;
+  while ((!leading || api.writes < 3) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  expect(elector.isLeader()).toBe(true);
+  expect(api.writes).toBeGreaterThanOrEqual(3);
+  await elector.stop();
+  await done;
+});
