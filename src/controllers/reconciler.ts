@@ -52,7 +52,6 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
-const SOURCE = OPERATOR_SOURCE;
 
 export function tenantKey(namespace: string): string {
   return `Tenant/${namespace}`;
@@ -147,7 +146,7 @@ export class AccessReconciler {
    */
   private async storeApply(obj: AccessResource, desired: DesiredState[]): Promise<ApplyResult> {
     try {
-      return await this.o.store.apply(desired, { actor: 'operator', source: SOURCE });
+      return await this.o.store.apply(desired, { actor: 'operator', source: OPERATOR_SOURCE });
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       await this.setReady(obj, 'False', 'StoreUnavailable', `The access store cannot be reached (${reason}); retrying with backoff.`).catch(() => undefined);
@@ -245,7 +244,7 @@ export class AccessReconciler {
     const stored = snapshot && allEntries(snapshot.state).find((e) => e.kind === kind && e.name === name);
     if (!stored || stored.origin !== 'user') return {};
     // Deleted without passing our finalizer (forced, or before the operator saw it).
-    const result = await this.o.store.apply([{ tenant: namespace, upserts: [], deletes: [{ kind, name }] }], { actor: 'operator', source: SOURCE });
+    const result = await this.o.store.apply([{ tenant: namespace, upserts: [], deletes: [{ kind, name }] }], { actor: 'operator', source: OPERATOR_SOURCE });
     if (result.violations.length > 0) {
       this.o.log.warn({ key: objectKey(kind, namespace, name), violations: result.violations.map(formatViolation) }, 'object deleted from the cluster, but the store refuses to delete it; kept in the store');
     } else if (result.written) {
@@ -257,7 +256,7 @@ export class AccessReconciler {
   /** Bootstrap and drift correction of one tenant. */
   private async reconcileTenant(namespace: string): Promise<ReconcileResult> {
     // The store creates a new tenant's built-ins itself; the cluster gets them as custom resources.
-    const ensured = await this.o.store.apply([{ tenant: namespace, upserts: [] }], { actor: 'operator', source: SOURCE });
+    const ensured = await this.o.store.apply([{ tenant: namespace, upserts: [] }], { actor: 'operator', source: OPERATOR_SOURCE });
     const newTenant = ensured.written;
     for (const builtIn of builtInEntries()) {
       // Present, or still terminating (its own reconcile lets it go, and brings us back here).
@@ -280,7 +279,7 @@ export class AccessReconciler {
     const state = ensured.plans[0]!.next;
     const orphans = allEntries(state).filter((e) => e.origin === 'user' && !this.o.cluster.get(e.kind, namespace, e.name));
     if (orphans.length > 0) {
-      const result = await this.o.store.apply([{ tenant: namespace, upserts: [], deletes: orphans.map((e) => ({ kind: e.kind, name: e.name })) }], { actor: 'operator', source: `${SOURCE}-drift` });
+      const result = await this.o.store.apply([{ tenant: namespace, upserts: [], deletes: orphans.map((e) => ({ kind: e.kind, name: e.name })) }], { actor: 'operator', source: `${OPERATOR_SOURCE}-drift` });
       if (result.violations.length > 0) this.o.log.warn({ tenant: namespace, violations: result.violations.map(formatViolation) }, 'drift correction refused');
       else this.o.log.info({ tenant: namespace, removed: orphans.map((e) => `${e.kind}/${e.name}`) }, 'drift corrected: removed objects the cluster no longer has');
     }
