@@ -14,7 +14,7 @@
 import {
   ALL_PERMISSIONS, BUILT_IN_ROLE_NAMES, GLOBAL_GROUP, ROBOT_ROLE, parsePermission, type Scope,
 } from './catalog.js';
-import { folderCovers, isFolderPath } from './folders.js';
+import { folderCovers, folderPathProblem } from './folders.js';
 import type { AnyEntry, Entry, TenantState } from './types.js';
 
 export interface Grant {
@@ -82,9 +82,8 @@ export function parseRequest(req: Omit<CheckRequest, 'user'>): ParsedRequest {
   if (parsed.scope === 'Tenant' && folder !== null) {
     throw new RequestError(`${parsed.resource} is a tenant resource: the check must not name a folder`);
   }
-  if (folder !== null && !isFolderPath(folder)) {
-    throw new RequestError(`invalid folder path ${JSON.stringify(folder)}: 1 to 7 non-empty segments like Finance/Invoices`);
-  }
+  const folderProblem = folder === null ? undefined : folderPathProblem(folder);
+  if (folderProblem) throw new RequestError(`invalid folder: ${folderProblem}`);
   let resource: string | null = null;
   if (req.resource !== undefined && req.resource !== '') {
     const slash = req.resource.indexOf('/');

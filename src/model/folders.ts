@@ -1,10 +1,48 @@
-/** Folder paths: `Finance/Invoices`. A binding on a folder applies to it and to every subfolder. */
-import { FOLDER_PATTERN } from './schemas.js';
+/**
+ * Folder paths: `Finance/Invoices`. A binding on a folder applies to it and to every subfolder.
+ * The one rule of what a folder path is (contract section 4.7) lives here and in FOLDER_PATTERN,
+ * which says the same for the CRDs and ajv: documents, `check --folder` and the HTTP API all use
+ * it, so a path that could name another folder once normalised (`..`) never reaches a decision.
+ */
+import { FOLDER_PATTERN, MAX_FOLDER_DEPTH } from './schemas.js';
 
-const folderRe = new RegExp(FOLDER_PATTERN);
+const folderRe = new RegExp(FOLDER_PATTERN, 'u');
+export const MAX_FOLDER_LENGTH = 1024;
 
 export function isFolderPath(path: string): boolean {
-  return path.length <= 1024 && folderRe.test(path);
+  return path.length <= MAX_FOLDER_LENGTH && folderRe.test(path);
+}
+
+const FORBIDDEN_CHAR = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
+
+/** `U+001B`: how a character is named in a message, never the character itself. */
+function codePoint(ch: string): string {
+  return `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/**
+ * Why `path` is not a folder path, as `must be a folder path ...: it has ...` (without quoting
+ * the path: it may hold escape sequences); undefined when it is one. Agrees with FOLDER_PATTERN
+ * (a property test says so).
+ */
+export function folderPathProblem(path: string): string | undefined {
+  const why = folderPathDefect(path);
+  return why === undefined ? undefined : `must be a folder path of 1 to ${MAX_FOLDER_DEPTH} non-empty segments like Finance/Invoices: it ${why}`;
+}
+
+function folderPathDefect(path: string): string | undefined {
+  if (path.length > MAX_FOLDER_LENGTH) return `is longer than ${MAX_FOLDER_LENGTH} characters`;
+  if (path === '') return 'is empty';
+  const bad = FORBIDDEN_CHAR.exec(path);
+  if (bad) return `holds the control or format character ${codePoint(bad[0])}`;
+  const segments = path.split('/');
+  if (segments.length > MAX_FOLDER_DEPTH) return `has ${segments.length} levels`;
+  for (const s of segments) {
+    if (s === '') return 'has an empty segment';
+    if (s === '.' || s === '..') return `has a "${s}" segment (segments name folders, never . or ..)`;
+    if (/^\s|\s$/u.test(s)) return 'has a segment starting or ending with a blank';
+  }
+  return folderRe.test(path) ? undefined : 'is not one';
 }
 
 /** True when `folder` is `scope` or lies below it (`Finance` covers `Finance/Invoices`, not `FinanceOld`). */

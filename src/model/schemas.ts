@@ -16,9 +16,26 @@ export type JSONSchema = Record<string, unknown>;
 export const NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 /** DNS-1123 label, as Kubernetes requires of namespace names. */
 export const NAMESPACE_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
-/** 1 to 7 non-empty segments separated by `/`, no segment starting or ending with white space. */
-export const FOLDER_PATTERN = '^[^/\\s]([^/]*[^/\\s])?(/[^/\\s]([^/]*[^/\\s])?){0,6}$';
+/**
+ * Characters no folder segment may hold: control (Cc: NUL, ESC, line breaks, DEL, C1), format
+ * (Cf: zero-width and bidirectional marks), lone surrogates, and the line/paragraph separators.
+ * Written so that both JavaScript (ajv, `u` flag) and Go's RE2 (the API server) read it alike.
+ */
+const FORBIDDEN = '\\p{Cc}\\p{Cf}\\p{Cs}\\p{Zl}\\p{Zp}';
+/** A segment's edge: not blank, not `/`, not forbidden. */
+const EDGE = `[^/\\s${FORBIDDEN}]`;
+const EDGE_NOT_DOT = `[^/.\\s${FORBIDDEN}]`;
+const INNER = `[^/${FORBIDDEN}]`;
+/**
+ * One segment: non-empty, no leading or trailing blank, not `.` nor `..` (a path normalised by a
+ * gateway must name the folder the binding names), nothing forbidden. RE2 has no look-ahead, so
+ * `.`/`..` are excluded by length: one character that is not a dot; two that are not both dots;
+ * three or more.
+ */
+const SEGMENT = `(?:${EDGE_NOT_DOT}|${EDGE_NOT_DOT}${EDGE}|\\.${EDGE_NOT_DOT}|${EDGE}${INNER}+${EDGE})`;
 export const MAX_FOLDER_DEPTH = 7;
+/** A folder path: 1 to 7 segments separated by `/` (contract section 4.7). */
+export const FOLDER_PATTERN = `^${SEGMENT}(?:/${SEGMENT}){0,${MAX_FOLDER_DEPTH - 1}}$`;
 const LANGUAGE_PATTERN = '^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$';
 
 const str = (description: string, extra: JSONSchema = {}): JSONSchema => ({ type: 'string', description, ...extra });

@@ -6,6 +6,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { API_VERSION_FULL, BUILT_IN_ROLE_NAMES, KINDS, resourceScope, type Kind } from './catalog.js';
+import { folderPathProblem } from './folders.js';
 import { documentSchema } from './schemas.js';
 import type { AccessDocument, RoleSpec } from './types.js';
 
@@ -63,7 +64,17 @@ function fieldPath(instancePath: string): string {
   return out;
 }
 
-function describeError(e: ErrorObject): string {
+/** The value at an ajv instancePath (`/spec/folder`) of `doc`. */
+function valueAt(doc: unknown, instancePath: string): unknown {
+  let v = doc;
+  for (const segment of instancePath.split('/').slice(1)) {
+    if (typeof v !== 'object' || v === null) return undefined;
+    v = (v as Record<string, unknown>)[segment.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return v;
+}
+
+function describeError(e: ErrorObject, doc: unknown): string {
   const at = fieldPath(e.instancePath);
   const where = at ? `${at}: ` : '';
   switch (e.keyword) {
@@ -76,7 +87,10 @@ function describeError(e: ErrorObject): string {
     case 'const':
       return `${where}must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`;
     case 'pattern':
-      if (at.endsWith('folder')) return `${where}must be a folder path of 1 to 7 non-empty segments like Finance/Invoices`;
+      if (at.endsWith('folder')) {
+        const value = valueAt(doc, e.instancePath);
+        return `${where}${(typeof value === 'string' && folderPathProblem(value)) || 'must be a folder path of 1 to 7 non-empty segments like Finance/Invoices'}`;
+      }
       if (at === 'metadata.namespace') return `${where}must be a lowercase DNS-1123 label (a-z, 0-9, '-'), as a Kubernetes namespace`;
       if (at.endsWith('name') || at.startsWith('metadata') || /^spec\.groups\[\d+\]$/.test(at)) return `${where}must be a lowercase DNS-1123 name (a-z, 0-9, '-', '.')`;
       if (at === 'spec.language') return `${where}must be a BCP 47 language tag such as en or pt-BR`;
@@ -163,7 +177,7 @@ export function validateDocument(input: unknown, defaultNamespace?: string): Val
   }
   const validate = validators.get(kind as Kind)!;
   const problems: string[] = [];
-  if (!validate(doc)) problems.push(...(validate.errors ?? []).map(describeError));
+  if (!validate(doc)) problems.push(...(validate.errors ?? []).map((e) => describeError(e, doc)));
   if (meta && meta.namespace === undefined) problems.push('metadata.namespace is required: a namespace is a tenant');
   if (problems.length === 0 && kind === 'Role') problems.push(...roleProblems(name!, (doc as unknown as AccessDocument<'Role'>).spec));
   if (problems.length > 0) return { ...id, problems: [...new Set(problems)] };

@@ -52,7 +52,7 @@ describe('in-process', () => {
     const cases: [string[], string][] = [
       [['--permission', 'Jobs.Create'], 'Jobs is a folder resource: the check must name a folder'],
       [['--permission', 'Users.View', '--folder', 'Finance'], 'Users is a tenant resource: the check must not name a folder'],
-      [['--permission', 'Jobs.Create', '--folder', 'Finance//Invoices'], 'invalid folder path "Finance//Invoices": 1 to 7 non-empty segments like Finance/Invoices'],
+      [['--permission', 'Jobs.Create', '--folder', 'Finance//Invoices'], 'invalid folder: must be a folder path of 1 to 7 non-empty segments like Finance/Invoices: it has an empty segment'],
       [['--permission', 'Jobs.Create', '--folder', 'F', '--resource', 'invoice-bot'], 'invalid resource "invoice-bot": expected Kind/name, e.g. Process/invoice-bot'],
       [['--permission', 'jobs.create', '--folder', 'F'], 'unknown permission "jobs.create": expected Resource.Action from the catalog, e.g. Jobs.Create'],
     ];

@@ -151,7 +151,7 @@ test('every kind of bad input: one line per problem, at PATH:LINE, exit 1', asyn
     'sub/e-cross.yaml:21: RoleBinding t2/admins: role administrator is a Tenant role: spec.folder is forbidden',
     'sub/e-cross.yaml:26: RoleBinding t2/users: role automation-user is a Folder role: spec.folder is required',
     'sub/e-cross.yaml:31: Role t2/analyst: built-in role analyst cannot be changed (the name analyst is reserved)',
-    'sub/e-cross.yaml:36: RoleBinding t2/deep: spec.folder: must be a folder path of 1 to 7 non-empty segments like Finance/Invoices',
+    'sub/e-cross.yaml:36: RoleBinding t2/deep: spec.folder: must be a folder path of 1 to 7 non-empty segments like Finance/Invoices: it has 8 levels',
     'sub/f-dup.yml:2: User t2/ann: duplicate: already defined at sub/e-cross.yaml:1',
   ]);
 }, SPAWN_TIMEOUT);

@@ -388,7 +388,7 @@ describe('4.5 scope rules: folder required for Folder roles, forbidden for Tenan
 
   test('folders deeper than 7 levels never reach the planner: the schema refuses them', () => {
     expect(validateDocument(doc('RoleBinding', 'deep', { roleRef: { name: 'clerk' }, subjects: [{ kind: 'User', name: 'ann' }], folder: 'A/B/C/D/E/F/G/H' })).problems).toEqual([
-      'spec.folder: must be a folder path of 1 to 7 non-empty segments like Finance/Invoices',
+      'spec.folder: must be a folder path of 1 to 7 non-empty segments like Finance/Invoices: it has 8 levels',
     ]);
     expect(planOn(state, [binding('deep', 'clerk', ['ann'], { folder: 'A/B/C/D/E/F/G' })]).violations).toEqual([]);
   });

@@ -209,17 +209,17 @@ describe('refused: values outside an enum', () => {
 
 describe('refused: bad folder paths', () => {
   test.each([
-    ['empty', ''],
-    ['an empty segment', 'Finance//Invoices'],
-    ['a leading slash', '/Finance'],
-    ['a trailing slash', 'Finance/'],
-    ['8 levels', 'A/B/C/D/E/F/G/H'],
-    ['a segment starting with a space', 'Finance/ Invoices'],
-    ['a segment ending with a space', 'Finance /Invoices'],
-    ['only a slash', '/'],
-    ['a tab', 'Finance\tOld/\tX'],
-  ])('%s', (_what, folder) => {
-    expect(bad(bindingDoc({ folder }))).toEqual([`spec.folder: ${FOLDER}`]);
+    ['empty', '', 'is empty'],
+    ['an empty segment', 'Finance//Invoices', 'has an empty segment'],
+    ['a leading slash', '/Finance', 'has an empty segment'],
+    ['a trailing slash', 'Finance/', 'has an empty segment'],
+    ['8 levels', 'A/B/C/D/E/F/G/H', 'has 8 levels'],
+    ['a segment starting with a space', 'Finance/ Invoices', 'has a segment starting or ending with a blank'],
+    ['a segment ending with a space', 'Finance /Invoices', 'has a segment starting or ending with a blank'],
+    ['only a slash', '/', 'has an empty segment'],
+    ['a tab', 'Finance\tOld/\tX', 'holds the control or format character U+0009'],
+  ])('%s', (_what, folder, why) => {
+    expect(bad(bindingDoc({ folder }))).toEqual([`spec.folder: ${FOLDER}: it ${why}`]);
   });
 });
 
