@@ -1,5 +1,5 @@
 /**
- * `npm run gen:crds`: writes the CRDs derived from src/model/schemas.ts (see src/k8s/crds.ts) to
+ * `npm run gen:crds`: writes the CRDs derived from src/model/schemas.ts (see src/api/v1alpha1/crds.ts) to
  * crds/, config/crd/bases/ and charts/rpa-access/crds/ (the same bytes in all three), removing
  * any other *.yaml there: those directories hold generated files only.
  *
@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CRD_OUTPUT_DIRS, renderCrdFiles } from '../src/k8s/crds.js';
+import { CRD_OUTPUT_DIRS, renderCrdFiles } from '../src/api/v1alpha1/crds.js';
 
 export interface CrdDrift {
   path: string;

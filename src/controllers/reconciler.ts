@@ -15,7 +15,8 @@ import type { TenantState } from '../model/types.js';
 import type { DesiredState } from '../model/plan.js';
 import { OPERATOR_SOURCE, type AccessStore, type ApplyResult } from '../store/store.js';
 import { scrubSecrets } from '../log.js';
-import { isDeleting, objectKey, toEntry, type AccessResource, type Condition } from './objects.js';
+import { isDeleting, objectKey, toEntry, type AccessResource, type AccessStatus } from '../api/v1alpha1/resource.js';
+import type { Condition } from '../k8s/status.js';
 
 /** What the reconciler needs of the cluster: the informer caches and a few writes. */
 export interface ClusterPort {
@@ -24,7 +25,7 @@ export interface ClusterPort {
   addFinalizer(obj: AccessResource): Promise<void>;
   removeFinalizer(obj: AccessResource): Promise<void>;
   /** Writes `status` (the reconciler calls it only when the status changed). */
-  writeStatus(obj: AccessResource, status: { observedGeneration?: number; conditions: Condition[] }): Promise<void>;
+  writeStatus(obj: AccessResource, status: AccessStatus): Promise<void>;
   /** Creates the object; returns it as created, or undefined when it already existed. */
   create(obj: AccessResource): Promise<AccessResource | undefined>;
   /** Replaces spec and labels of an existing object (restoring a built-in). */

@@ -1,10 +1,10 @@
 /** The reconciler's view of the cluster: informer caches for reads, the API server for writes. */
 import { CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { API_GROUP, API_VERSION, FINALIZER, KINDS, type Kind } from '../model/catalog.js';
+import { FINALIZER, KINDS, type Kind } from '../model/catalog.js';
 import { addFinalizer, isConflict, patchObject, patchStatus, removeFinalizer, errorCode } from '../k8s/client.js';
 import { Informer, resourcePath } from '../k8s/informer.js';
 import type { ClusterPort } from '../controllers/reconciler.js';
-import { PLURALS, type AccessResource, type Condition } from '../controllers/objects.js';
+import { gvr, type AccessResource, type AccessStatus } from '../api/v1alpha1/resource.js';
 
 const FIELD_MANAGER = 'rpa-access-operator';
 
@@ -12,12 +12,12 @@ export type Informers = Record<Kind, Informer<AccessResource & KubernetesObject>
 
 export function accessInformers(kc: KubeConfig, make: (path: string, kind: Kind) => Informer<AccessResource & KubernetesObject>): Informers {
   return Object.fromEntries(
-    KINDS.map((kind) => [kind, make(resourcePath({ group: API_GROUP, version: API_VERSION, plural: PLURALS[kind] }), kind)]),
+    KINDS.map((kind) => [kind, make(resourcePath(gvr(kind)), kind)]),
   ) as Informers;
 }
 
 function ref(obj: AccessResource) {
-  return { group: API_GROUP, version: API_VERSION, plural: PLURALS[obj.kind as Kind], namespace: obj.metadata.namespace, name: obj.metadata.name };
+  return { ...gvr(obj.kind as Kind), namespace: obj.metadata.namespace, name: obj.metadata.name };
 }
 
 /** A write that lost a race, or whose object vanished, is retried by the queue from a fresh read. */
@@ -52,7 +52,7 @@ export class KubeCluster implements ClusterPort {
     await removeFinalizer(this.kc, ref(obj), obj as KubernetesObject, FINALIZER).catch(tolerateGone);
   }
 
-  async writeStatus(obj: AccessResource, status: { observedGeneration?: number; conditions: Condition[] }): Promise<void> {
+  async writeStatus(obj: AccessResource, status: AccessStatus): Promise<void> {
     await patchStatus(this.kc, ref(obj), status, { fieldManager: FIELD_MANAGER }).catch(tolerateGone);
   }
 

@@ -16,7 +16,7 @@ import { LeaderElector } from '../k8s/leader.js';
 import { createRuntimeMetrics, leaderObserver, reconcileObserver, workQueueObserver } from '../k8s/metrics.js';
 import { WorkQueue, reconcileWorker } from '../k8s/workqueue.js';
 import { AccessReconciler, StoreUnavailableError, tenantKey } from '../controllers/reconciler.js';
-import { objectKey, type AccessResource } from '../controllers/objects.js';
+import { objectKey, type AccessResource } from '../api/v1alpha1/resource.js';
 import { openStore, resolveStoreUrl } from '../store/open.js';
 import type { AccessStore } from '../store/store.js';
 import { createLogger } from '../log.js';

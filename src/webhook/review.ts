@@ -21,7 +21,7 @@ import { planTenant } from '../model/plan.js';
 import { allEntries, cloneTenant, collection, isReserved, putEntry, sameSpec } from '../model/tenant.js';
 import type { AnyEntry, TenantState } from '../model/types.js';
 import { MAX_DOCUMENT_DEPTH, nestedDeeperThan } from '../model/validate.js';
-import { isDeleting, toEntry, type AccessResource } from '../controllers/objects.js';
+import { isDeleting, toEntry, type AccessResource } from '../api/v1alpha1/resource.js';
 import type { AdmissionRequest, AdmissionResponse } from './admission.js';
 import { DEFAULT_BIND_CHECK_ROLES, escalationMessage, roleToBind, type EscalationChecker } from './escalation.js';
 import { entryOf, type TenantStateSource } from './state.js';

@@ -7,7 +7,7 @@ import type { V1Namespace } from '@kubernetes/client-node';
 import { KINDS, type Kind } from '../model/catalog.js';
 import { builtInEntries, isReserved, tenantFromEntries } from '../model/tenant.js';
 import type { AnyEntry, TenantState } from '../model/types.js';
-import { isDeleting, toEntry, type AccessResource } from '../controllers/objects.js';
+import { isDeleting, toEntry, type AccessResource } from '../api/v1alpha1/resource.js';
 
 export interface TenantStateSource {
   /** False until every cache has listed once: the webhook does not judge blind. */

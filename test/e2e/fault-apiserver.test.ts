@@ -24,7 +24,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import pino from 'pino';
-import { toEntry, type AccessResource } from '../../src/controllers/objects.js';
+import { toEntry, type AccessResource } from '../../src/api/v1alpha1/resource.js';
 import { allEntries, sameSpec } from '../../src/model/tenant.js';
 import { startOperator, type OperatorHandle } from '../../src/operator/main.js';
 import { createBulk, PLURAL, type BulkKind } from '../support/bulk.js';

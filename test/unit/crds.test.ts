@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { API_GROUP, API_VERSION, KINDS, type Kind } from '../../src/model/catalog.js';
 import { SPEC_SCHEMAS, STATUS_SCHEMA, type JSONSchema } from '../../src/model/schemas.js';
-import { buildCrds, CRD_HEADER, CRD_OUTPUT_DIRS, PLURALS, renderCrdFiles, SHORT_NAMES, toStructuralSchema } from '../../src/k8s/crds.js';
+import { buildCrds, CRD_HEADER, CRD_OUTPUT_DIRS, renderCrdFiles } from '../../src/api/v1alpha1/crds.js';
+import { PLURALS, SHORT_NAMES } from '../../src/api/v1alpha1/resource.js';
+import { toStructuralSchema } from '../../src/k8s/structural-schema.js';
 import { crdDrift, REPO_ROOT, writeCrds } from '../../scripts/gen-crds.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -18,7 +18,7 @@ import { parseDocuments } from '../../src/documents/load.js';
 import { API_GROUP, API_VERSION, KINDS, type Kind } from '../../src/model/catalog.js';
 import { TenantIndex } from '../../src/model/engine.js';
 import type { AnyEntry, TenantState } from '../../src/model/types.js';
-import type { AccessResource } from '../../src/controllers/objects.js';
+import type { AccessResource } from '../../src/api/v1alpha1/resource.js';
 import { parseAdmissionReview, type AdmissionRequest, type AdmissionResponse } from '../../src/webhook/admission.js';
 import { review } from '../../src/webhook/review.js';
 import { staticStateSource } from '../../src/webhook/state.js';

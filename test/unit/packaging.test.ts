@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
-import { CRD_OUTPUT_DIRS, renderCrdFiles } from '../../src/k8s/crds.js';
+import { CRD_OUTPUT_DIRS, renderCrdFiles } from '../../src/api/v1alpha1/crds.js';
 import { validateDocument } from '../../src/model/validate.js';
 import { REPO_ROOT } from '../../scripts/gen-crds.js';
 

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AccessResource } from '../../src/controllers/objects.js';
+import type { AccessResource } from '../../src/api/v1alpha1/resource.js';
 import { parseAdmissionReview, type AdmissionRequest, type AdmissionResponse, type UserInfo } from '../../src/webhook/admission.js';
 import { DirectoryCertificates, checkBundle, generateCertificates, issueServingCertificate, webhookHosts } from '../../src/webhook/certs.js';
 import { escalationMessage, roleToBind, type BindRequest, type EscalationChecker } from '../../src/webhook/escalation.js';

@@ -1,17 +1,29 @@
-/** How the four kinds look in Kubernetes, and how a custom resource becomes a store entry. */
-import { API_GROUP, API_VERSION, API_VERSION_FULL, KINDS, LABEL_BUILT_IN, type Kind } from '../model/catalog.js';
-import { validateDocument } from '../model/validate.js';
-import type { AnyEntry } from '../model/types.js';
+/**
+ * The rpa-access.io/v1alpha1 custom resources as Kubernetes holds them: their names (plurals,
+ * short names), their shape, and how one becomes a store entry. The operator, the webhook and
+ * the CRD generator all read them from here; the rules they carry stay in src/model.
+ */
+import { API_GROUP, API_VERSION, API_VERSION_FULL, KINDS, type Kind } from '../../model/catalog.js';
+import { validateDocument } from '../../model/validate.js';
+import type { AnyEntry } from '../../model/types.js';
+import type { Condition } from '../../k8s/status.js';
 
 export const PLURALS: Record<Kind, string> = { User: 'users', Group: 'groups', Role: 'roles', RoleBinding: 'rolebindings' };
 
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
+export const SHORT_NAMES: Record<Kind, string[]> = {
+  User: ['rpauser'],
+  Group: ['rpagroup'],
+  Role: ['rparole'],
+  RoleBinding: ['rparb'],
+};
+
+/** `kubectl get rpa-access -n TENANT` lists every kind of a tenant. */
+export const CRD_CATEGORY = 'rpa-access';
+
+/** Status of every kind: the generation last reconciled and metav1-style conditions (`Ready`). */
+export interface AccessStatus {
   observedGeneration?: number;
-  lastTransitionTime?: string;
+  conditions?: Condition[];
 }
 
 /** A custom resource as the informer caches it. */
@@ -30,24 +42,24 @@ export interface AccessResource {
     annotations?: Record<string, string>;
   };
   spec?: unknown;
-  status?: { observedGeneration?: number; conditions?: Condition[] };
+  status?: AccessStatus;
 }
 
-export const GVR = (kind: Kind) => ({ group: API_GROUP, version: API_VERSION, plural: PLURALS[kind] });
+/** Group, version and plural of a kind: what a REST path or a CustomObjectsApi call needs. */
+export function gvr(kind: Kind): { group: string; version: string; plural: string } {
+  return { group: API_GROUP, version: API_VERSION, plural: PLURALS[kind] };
+}
 
 /** Work-queue key of an object: `Kind/namespace/name`. */
 export function objectKey(kind: string, namespace: string, name: string): string {
   return `${kind}/${namespace}/${name}`;
 }
 
+/** The parts of an object key, or undefined when it is not one (unknown kind, wrong arity). */
 export function parseObjectKey(key: string): { kind: Kind; namespace: string; name: string } | undefined {
   const [kind, namespace, name, ...rest] = key.split('/');
   if (rest.length > 0 || !kind || !namespace || !name || !(KINDS as readonly string[]).includes(kind)) return undefined;
   return { kind: kind as Kind, namespace, name };
-}
-
-export function isBuiltInResource(obj: AccessResource): boolean {
-  return obj.metadata.labels?.[LABEL_BUILT_IN] === 'true';
 }
 
 export function isDeleting(obj: AccessResource): boolean {

@@ -4,35 +4,16 @@
  * plain objects; `renderCrdFiles()` gives the exact bytes scripts/gen-crds.ts writes to crds/,
  * config/crd/bases/ and charts/rpa-access/crds/, and test/unit/crds.test.ts compares them.
  *
- * Conversion to a Kubernetes structural schema:
- * - `additionalProperties: false` is dropped: CRDs prune unknown fields instead (and a
- *   structural schema may not say both `properties` and `additionalProperties`);
- * - `const` is dropped (not a CRD keyword; the webhook and the operator validate with ajv anyway);
- * - any other keyword outside what apiextensions.k8s.io/v1 accepts makes `buildCrds()` throw,
- *   so a schema change that a CRD cannot carry is noticed at `npm run gen:crds`, not at install;
+ * Conversion to a Kubernetes structural schema (src/k8s/structural-schema.ts), plus:
  * - RoleBinding `spec.roleRef` gets a CEL transition rule (`self == oldSelf`): honoured by
  *   Kubernetes 1.25+, dropped by older servers; the webhook and the operator enforce it as well;
  * - `status.conditions` becomes a map-list keyed by `type` (as metav1.Condition lists are).
  */
 import yaml from 'js-yaml';
-import { API_GROUP, API_VERSION, KINDS, type Kind } from '../model/catalog.js';
-import { SPEC_SCHEMAS, STATUS_SCHEMA, type JSONSchema } from '../model/schemas.js';
-
-export const CRD_CATEGORY = 'rpa-access';
-
-export const PLURALS: Record<Kind, string> = {
-  User: 'users',
-  Group: 'groups',
-  Role: 'roles',
-  RoleBinding: 'rolebindings',
-};
-
-export const SHORT_NAMES: Record<Kind, string[]> = {
-  User: ['rpauser'],
-  Group: ['rpagroup'],
-  Role: ['rparole'],
-  RoleBinding: ['rparb'],
-};
+import { API_GROUP, API_VERSION, KINDS, type Kind } from '../../model/catalog.js';
+import { SPEC_SCHEMAS, STATUS_SCHEMA, type JSONSchema } from '../../model/schemas.js';
+import { toStructuralSchema } from '../../k8s/structural-schema.js';
+import { CRD_CATEGORY, PLURALS, SHORT_NAMES } from './resource.js';
 
 /** What `kubectl explain <kind>` prints first. */
 const KIND_DESCRIPTIONS: Record<Kind, string> = {
@@ -83,50 +64,6 @@ export function printerColumns(kind: Kind): PrinterColumn[] {
     { ...col('Reason', `${READY}.reason`, 'Why the object is (not) ready.'), priority: 1 },
     col('Age', '.metadata.creationTimestamp', 'Time since creation.', 'date'),
   ];
-}
-
-/** Keywords of JSONSchemaProps (apiextensions.k8s.io/v1) a structural schema may carry. */
-const ALLOWED_KEYWORDS: ReadonlySet<string> = new Set([
-  'type', 'description', 'title', 'format', 'default', 'enum', 'pattern', 'nullable', 'example',
-  'maximum', 'exclusiveMaximum', 'minimum', 'exclusiveMinimum', 'multipleOf',
-  'maxLength', 'minLength', 'maxItems', 'minItems', 'maxProperties', 'minProperties',
-  'required', 'properties', 'items', 'additionalProperties', 'allOf', 'anyOf', 'oneOf', 'not',
-]);
-
-/**
- * A JSON Schema of src/model/schemas.ts as a structural CRD schema. `path` names the node in
- * error messages. Never mutates its input.
- */
-export function toStructuralSchema(schema: JSONSchema, path = '$'): JSONSchema {
-  const out: JSONSchema = {};
-  for (const [key, value] of Object.entries(schema)) {
-    if (key === 'const') continue;
-    if (key === 'additionalProperties' && value === false) continue;
-    if (key.startsWith('x-kubernetes-')) {
-      out[key] = structuredClone(value);
-      continue;
-    }
-    if (!ALLOWED_KEYWORDS.has(key)) {
-      throw new Error(`${path}: JSON Schema keyword '${key}' cannot be carried by a CRD schema`);
-    }
-    if (key === 'properties') {
-      const props: JSONSchema = {};
-      for (const [name, sub] of Object.entries(value as Record<string, JSONSchema>)) {
-        props[name] = toStructuralSchema(sub, `${path}.${name}`);
-      }
-      out[key] = props;
-    } else if (key === 'items' || (key === 'additionalProperties' && typeof value === 'object' && value !== null) || key === 'not') {
-      out[key] = toStructuralSchema(value as JSONSchema, `${path}.${key}`);
-    } else if (key === 'allOf' || key === 'anyOf' || key === 'oneOf') {
-      out[key] = (value as JSONSchema[]).map((sub, i) => toStructuralSchema(sub, `${path}.${key}[${i}]`));
-    } else if (key === 'additionalProperties' && value === true) {
-      // `additionalProperties: true` is a structural no-op only with preserve-unknown-fields.
-      out['x-kubernetes-preserve-unknown-fields'] = true;
-    } else {
-      out[key] = structuredClone(value);
-    }
-  }
-  return out;
 }
 
 function specSchema(kind: Kind): JSONSchema {
