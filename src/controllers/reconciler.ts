@@ -16,7 +16,8 @@ import type { DesiredState } from '../model/plan.js';
 import { OPERATOR_SOURCE, type AccessStore, type ApplyResult } from '../store/store.js';
 import { scrubSecrets } from '../log.js';
 import { isDeleting, objectKey, toEntry, type AccessResource, type AccessStatus } from '../api/v1alpha1/resource.js';
-import type { Condition } from '../k8s/status.js';
+import type { ReconcileResult } from '../k8s/workqueue.js';
+import { READY, findCondition, setCondition, statusEqual, type ConditionStatus } from '../k8s/status.js';
 
 /** What the reconciler needs of the cluster: the informer caches and a few writes. */
 export interface ClusterPort {
@@ -49,32 +50,9 @@ export interface ReconcilerOptions {
   isPaused?: (obj: AccessResource) => boolean;
 }
 
-export interface ReconcileResult {
-  requeueAfterMs?: number;
-}
-
 
 export function tenantKey(namespace: string): string {
   return `Tenant/${namespace}`;
-}
-
-function condition(obj: AccessResource, status: Condition['status'], reason: string, message: string): Condition {
-  const before = obj.status?.conditions?.find((c) => c.type === 'Ready');
-  const same = before && before.status === status;
-  return {
-    type: 'Ready', status, reason, message,
-    observedGeneration: obj.metadata.generation ?? 0,
-    lastTransitionTime: same && before.lastTransitionTime ? before.lastTransitionTime : new Date().toISOString(),
-  };
-}
-
-function sameStatus(obj: AccessResource, ready: Condition): boolean {
-  const before = obj.status?.conditions?.find((c) => c.type === 'Ready');
-  return (
-    obj.status?.observedGeneration === (obj.metadata.generation ?? 0) &&
-    before !== undefined && before.status === ready.status && before.reason === ready.reason && before.message === ready.message &&
-    before.observedGeneration === ready.observedGeneration
-  );
 }
 
 function violationsOf(result: ApplyResult, obj: AccessResource): Violation[] {
@@ -114,11 +92,16 @@ export class AccessReconciler {
     return isDeleting(obj) ? this.finalize(obj) : this.upsert(obj);
   }
 
-  private async setReady(obj: AccessResource, status: Condition['status'], reason: string, message: string): Promise<void> {
-    const ready = condition(obj, status, reason, scrubSecrets(message));
-    if (sameStatus(obj, ready)) return;
-    const others = (obj.status?.conditions ?? []).filter((c) => c.type !== 'Ready');
-    await this.o.cluster.writeStatus(obj, { observedGeneration: obj.metadata.generation ?? 0, conditions: [ready, ...others] });
+  /** Writes the Ready condition, only when the status says something new (see src/k8s/status.ts). */
+  private async setReady(obj: AccessResource, status: ConditionStatus, reason: string, message: string): Promise<void> {
+    const observedGeneration = obj.metadata.generation ?? 0;
+    const next: AccessStatus = {
+      ...obj.status,
+      observedGeneration,
+      conditions: setCondition(obj.status?.conditions, { type: READY, status, reason, message: scrubSecrets(message), observedGeneration }),
+    };
+    if (statusEqual(obj.status, next)) return;
+    await this.o.cluster.writeStatus(obj, next);
   }
 
   private async reportReadiness(obj: AccessResource, state: TenantState): Promise<void> {
@@ -133,7 +116,7 @@ export class AccessReconciler {
         const key = objectKey(kind, namespace, other.metadata.name);
         if (key === self || isDeleting(other)) continue;
         // An object without a Ready condition has not been reconciled yet: it is queued anyway.
-        const have = other.status?.conditions?.find((c) => c.type === 'Ready');
+        const have = findCondition(other.status?.conditions, READY);
         if (!have) continue;
         const r = readiness(state, kind, other.metadata.name);
         if (have.reason !== r.reason || have.status !== (r.ready ? 'True' : 'False')) this.o.enqueue(key);

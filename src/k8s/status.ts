@@ -5,6 +5,9 @@
  * included) and loop the controller.
  */
 
+/** The condition every object reports (controller-runtime and kstatus convention). */
+export const READY = 'Ready';
+
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
 
 export interface Condition {
