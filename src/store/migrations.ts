@@ -44,6 +44,26 @@ function migrations(backend: StoreBackend): Record<string, Migration> {
         await db.schema.createIndex('objects_tenant_revision').on('objects').columns(['tenant', 'revision']).execute();
       },
     },
+    // Orchestrator targets: the ids of what rpa-access created (or adopted) in an external
+    // orchestrator, so that ownership is known by id, never guessed from a name. `scope` names
+    // the id space (an Identity organization, an Orchestrator tenant URL); `target` the
+    // Orchestrator object (`namespace/name`) that claims it: several targets may share an
+    // organization, and an object is deleted only when no other target claims it.
+    '0003_target_objects': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('target_objects')
+          .addColumn('scope', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('external_id', 'text', (c) => c.notNull())
+          .addColumn('target', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('target_objects_pk', ['scope', 'kind', 'external_id', 'target'])
+          .execute();
+        await db.schema.createIndex('target_objects_target').on('target_objects').column('target').execute();
+      },
+    },
   };
 }
 

@@ -43,7 +43,18 @@ export interface AuditTable {
   revision: number | null;
 }
 
+/** What an Orchestrator target created (or adopted) in the external orchestrator, by id. */
+export interface TargetObjectsTable {
+  scope: string;
+  kind: string;
+  external_id: string;
+  target: string;
+  name: string;
+  created_at: string;
+}
+
 export interface Database {
+  target_objects: TargetObjectsTable;
   tenants: TenantsTable;
   objects: ObjectsTable;
   applies: AppliesTable;

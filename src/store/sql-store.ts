@@ -9,7 +9,7 @@ import { planTenant, type DesiredState, type TenantPlan } from '../model/plan.js
 import { canonicalJson, tenantFromEntries } from '../model/tenant.js';
 import type { AnyEntry } from '../model/types.js';
 import type { Database } from './schema.js';
-import type { AccessStore, ApplyOptions, ApplyResult, AuditRecord, LoadChangesOptions, StoreBackend, TenantChanges, TenantSnapshot } from './store.js';
+import type { AccessStore, ApplyOptions, ApplyResult, AuditRecord, ClaimedTargetObject, LoadChangesOptions, StoreBackend, TargetObject, TenantChanges, TenantSnapshot } from './store.js';
 
 /** A connection-bound query interface: a transaction or the connection holding one. */
 export type Conn = Kysely<Database> | Transaction<Database>;
@@ -246,6 +246,31 @@ export class SqlStore implements AccessStore {
 
   watch(onChange: (tenant: string, revision: number) => void): Promise<() => Promise<void>> {
     return this.backendImpl.watch(this, onChange);
+  }
+
+  async loadTargetObjects(scopes: string[]): Promise<ClaimedTargetObject[]> {
+    if (scopes.length === 0) return [];
+    const rows = await this.db.selectFrom('target_objects').select(['scope', 'kind', 'external_id', 'target', 'name']).where('scope', 'in', scopes).execute();
+    return rows.map((r) => ({ scope: r.scope, kind: r.kind, externalId: r.external_id, target: r.target, name: r.name }));
+  }
+
+  async recordTargetObjects(target: string, changes: { add?: TargetObject[]; remove?: TargetObject[] }): Promise<void> {
+    const add = changes.add ?? [];
+    const remove = changes.remove ?? [];
+    if (add.length === 0 && remove.length === 0) return;
+    const at = new Date().toISOString();
+    await this.db.transaction().execute(async (tx) => {
+      for (const part of chunks(add)) {
+        await tx
+          .insertInto('target_objects')
+          .values(part.map((o) => ({ scope: o.scope, kind: o.kind, external_id: o.externalId, target, name: o.name, created_at: at })))
+          .onConflict((oc) => oc.columns(['scope', 'kind', 'external_id', 'target']).doUpdateSet((eb) => ({ name: eb.ref('excluded.name') })))
+          .execute();
+      }
+      for (const o of remove) {
+        await tx.deleteFrom('target_objects').where('scope', '=', o.scope).where('kind', '=', o.kind).where('external_id', '=', o.externalId).where('target', '=', target).execute();
+      }
+    });
   }
 
   async close(): Promise<void> {

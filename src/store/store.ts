@@ -77,6 +77,23 @@ export interface LoadChangesOptions {
   limit?: number;
 }
 
+/**
+ * An object an Orchestrator target created or adopted in the external orchestrator: `scope` is
+ * the id space (e.g. an Identity organization or an Orchestrator tenant URL), `kind` what it is
+ * (`Role`, `Folder`, `IdentityUser`...), `externalId` the orchestrator's id.
+ */
+export interface TargetObject {
+  scope: string;
+  kind: string;
+  externalId: string;
+  name: string;
+}
+
+export interface ClaimedTargetObject extends TargetObject {
+  /** The target (`namespace/name`) that claims it. */
+  target: string;
+}
+
 export interface AccessStore {
   readonly backend: StoreBackend;
   /** A description safe to log (no credentials). */
@@ -101,5 +118,9 @@ export interface AccessStore {
    * the writing transaction; SQLite: a cheap change counter polled). Returns a stop function.
    */
   watch(onChange: (tenant: string, revision: number) => void): Promise<() => Promise<void>>;
+  /** Every claim on objects of these scopes, by any target. */
+  loadTargetObjects(scopes: string[]): Promise<ClaimedTargetObject[]>;
+  /** Records (`add`) and drops (`remove`) `target`'s claims, in one transaction. */
+  recordTargetObjects(target: string, changes: { add?: TargetObject[]; remove?: TargetObject[] }): Promise<void>;
   close(): Promise<void>;
 }

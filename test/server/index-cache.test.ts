@@ -243,6 +243,8 @@ describe.each(storeFactories)('DecisionIndex incremental reloads on $name', (fac
       revisions: () => real.revisions(),
       audit: (q) => real.audit(q),
       watch: (cb) => real.watch(cb),
+      loadTargetObjects: (scopes) => real.loadTargetObjects(scopes),
+      recordTargetObjects: (target, changes) => real.recordTargetObjects(target, changes),
       close: () => real.close(),
     };
     return { store, ctl };
