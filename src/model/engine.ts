@@ -14,17 +14,23 @@
 import {
   ALL_PERMISSIONS, BUILT_IN_ROLE_NAMES, GLOBAL_GROUP, ROBOT_ROLE, parsePermission, type Scope,
 } from './catalog.js';
+import { directoryGroupsById, parseDirectoryGroups } from './directory.js';
 import { folderCovers, folderPathProblem } from './folders.js';
-import type { AnyEntry, Entry, TenantState } from './types.js';
+import type { AnyEntry, Entry, Session, TenantState } from './types.js';
 
 export interface Grant {
   role: string;
   /** The binding that grants; null for the `robot` role a Robot user holds implicitly. */
   binding: string | null;
-  /** `user` for an explicit grant, `group:NAME` for an inherited one. */
+  /**
+   * `user` for an explicit grant, `group:NAME` for one inherited from a declared group,
+   * `directory:NAME` for one inherited from a directory group through a login session.
+   */
   via: string;
   /** The binding's folder, or null for a tenant-wide grant. */
   folder: string | null;
+  /** For `directory:` grants through a session: when the session (and so the grant) ends. */
+  sessionExpiresAt?: string;
 }
 
 export interface PermissionGrant extends Grant {
@@ -41,6 +47,11 @@ export interface CheckRequest {
   /** `Kind/name`, e.g. `Process/invoice-bot`. */
   resource?: string;
   environment?: string;
+  /**
+   * Directory group ids to answer this one question with, instead of the user's session
+   * (contract section 7): the user's directory groups are those of the tenant among them.
+   */
+  directoryGroups?: string[];
 }
 
 export type DenyReason = 'UserNotFound' | 'UserInactive' | 'NoGrant';
@@ -70,6 +81,8 @@ interface ParsedRequest {
   folder: string | null;
   resource: string | null;
   environment: string | null;
+  /** Directory group ids given with the question (null: use the user's session). */
+  directoryGroups: readonly string[] | null;
 }
 
 export function parseRequest(req: Omit<CheckRequest, 'user'>): ParsedRequest {
@@ -93,7 +106,8 @@ export function parseRequest(req: Omit<CheckRequest, 'user'>): ParsedRequest {
     resource = req.resource;
   }
   const environment = req.environment === undefined || req.environment === '' ? null : req.environment;
-  return { permission: req.permission, permissionId: PERMISSION_IDS.get(req.permission)!, scope: parsed.scope, folder, resource, environment };
+  const directoryGroups = req.directoryGroups === undefined ? null : parseDirectoryGroups(req.directoryGroups);
+  return { permission: req.permission, permissionId: PERMISSION_IDS.get(req.permission)!, scope: parsed.scope, folder, resource, environment, directoryGroups };
 }
 
 /**
@@ -260,6 +274,10 @@ interface IndexParts {
   byGroup: LayeredMap<SubjectBindings>;
   robot: CompiledBinding | null;
   sortedUsers: readonly string[] | undefined;
+  /** Login sessions by email in lower case. */
+  sessions: LayeredMap<Session>;
+  /** Directory Groups by directory id in lower case. */
+  directoryById: ReadonlyMap<string, Entry<'Group'>>;
 }
 
 /** Objects created, updated or deleted since an index's revision (the store's incremental read). */
@@ -268,6 +286,8 @@ export interface TenantDelta {
   upserts: readonly AnyEntry[];
   /** Objects deleted (an object both deleted and re-created appears in `upserts` only). */
   deletes: readonly { kind: string; name: string }[];
+  /** Sessions created or replaced (logins). */
+  sessions?: readonly Session[];
 }
 
 function compileRole(r: Entry<'Role'>): CompiledRole {
@@ -342,6 +362,8 @@ function buildParts(state: TenantState): IndexParts {
     byGroup: LayeredMap.of(subjectMap(byGroup, (name) => `group:${name}`)),
     robot: robotGrant(compiledRoles),
     sortedUsers: undefined,
+    sessions: LayeredMap.of(state.sessions ?? new Map()),
+    directoryById: directoryGroupsById(state.groups.values()),
   };
 }
 
@@ -383,7 +405,10 @@ export class TenantIndex {
   /** The tenant's objects this index decides from, as a new TenantState (a copy: O(objects)). */
   toState(): TenantState {
     const p = this.parts;
-    return { tenant: this.tenant, users: p.users.toMap(), groups: p.groups.toMap(), roles: new Map(p.roles), bindings: p.bindings.toMap() };
+    return {
+      tenant: this.tenant, users: p.users.toMap(), groups: p.groups.toMap(), roles: new Map(p.roles), bindings: p.bindings.toMap(),
+      ...(p.sessions.size > 0 ? { sessions: p.sessions.toMap() } : {}),
+    };
   }
 
   /** A User by object name or (case-insensitive) email. */
@@ -418,12 +443,78 @@ export class TenantIndex {
     if (list) {
       for (let i = 0; i < list.length; i++) {
         const name = list[i]!;
-        if (name === GLOBAL_GROUP || !groups.has(name) || list.indexOf(name) < i) continue;
+        if (name === GLOBAL_GROUP || list.indexOf(name) < i) continue;
+        // A directory group listed on a User (refused by the invariants) grants nothing that way.
+        const group = groups.get(name);
+        if (!group || group.spec.directory) continue;
         const g = this.parts.byGroup.get(name);
         if (g) out.push(g);
       }
     }
     return out;
+  }
+
+  /**
+   * The user's directory groups: those given with the question, else those of the user's
+   * session while it is valid at `now`. A session's group counts only while the Group still
+   * exists and still references the directory id that matched at login: deleting the Group (or
+   * pointing it elsewhere) ends the rights at once, mid-session.
+   */
+  private directorySubjects(user: Entry<'User'>, now: number, ids: readonly string[] | null): { subjects: SubjectBindings[]; expiresAt: string | undefined } | null {
+    const p = this.parts;
+    if (ids !== null) {
+      if (ids.length === 0 || p.directoryById.size === 0) return null;
+      const subjects: SubjectBindings[] = [];
+      const seen = new Set<string>();
+      for (const id of ids) {
+        const g = p.directoryById.get(id.toLowerCase());
+        if (!g || seen.has(g.name)) continue;
+        seen.add(g.name);
+        const view = this.directoryView(g.name);
+        if (view) subjects.push(view);
+      }
+      return subjects.length > 0 ? { subjects, expiresAt: undefined } : null;
+    }
+    if (p.sessions.size === 0) return null;
+    const session = p.sessions.get(user.spec.email.toLowerCase());
+    if (!session || session.groups.length === 0 || !(now <= expiryMs(session.expiresAt))) return null;
+    const subjects: SubjectBindings[] = [];
+    for (const { name, id } of session.groups) {
+      const dir = p.groups.get(name)?.spec.directory;
+      if (!dir || dir.id.toLowerCase() !== id.toLowerCase()) continue;
+      const view = this.directoryView(name);
+      if (view) subjects.push(view);
+    }
+    return subjects.length > 0 ? { subjects, expiresAt: session.expiresAt } : null;
+  }
+
+  private readonly directoryViews = new Map<string, { from: SubjectBindings; view: SubjectBindings }>();
+
+  /** A directory group's bindings, explained as `directory:NAME` (made once per index and group). */
+  private directoryView(name: string): SubjectBindings | undefined {
+    const from = this.parts.byGroup.get(name);
+    if (!from) return undefined;
+    const have = this.directoryViews.get(name);
+    if (have && have.from === from) return have.view;
+    const view: SubjectBindings = { via: `directory:${name}`, bindings: from.bindings, masks: from.masks };
+    this.directoryViews.set(name, { from, view });
+    return view;
+  }
+
+  /** The session of a user (by name or email), valid or not. */
+  sessionOf(userRef: string): Session | undefined {
+    const user = this.findUser(userRef);
+    return user ? this.parts.sessions.get(user.spec.email.toLowerCase()) : undefined;
+  }
+
+  /** Every session of the tenant. */
+  sessions(): Session[] {
+    return [...this.parts.sessions.values()];
+  }
+
+  /** Every User of the tenant, in name order. */
+  users(): Entry<'User'>[] {
+    return this.sortedUsers().map((n) => this.parts.users.get(n)!);
   }
 
   check(req: CheckRequest, now: number = Date.now()): CheckResult {
@@ -448,6 +539,22 @@ export class TenantIndex {
         if (matches(g, req, now)) grants.push({ role: g.role.name, binding: g.binding, via: s.via, folder: g.folder });
       }
     }
+    const directory = this.directorySubjects(user, now, req.directoryGroups);
+    if (directory !== null) {
+      for (const s of directory.subjects) {
+        const list = s.bindings;
+        const masks = s.masks;
+        const n = list.length;
+        for (let i = 0, at = word * n; i < n; i++, at++) {
+          if ((masks[at]! & mask) === 0) continue;
+          const g = list[i]!;
+          if (!matches(g, req, now)) continue;
+          const grant: Grant = { role: g.role.name, binding: g.binding, via: s.via, folder: g.folder };
+          if (directory.expiresAt !== undefined) grant.sessionExpiresAt = directory.expiresAt;
+          grants.push(grant);
+        }
+      }
+    }
     const robot = this.parts.robot;
     if (robot !== null && user.spec.type === 'Robot' && hasBit(robot.role.bits, id) && matches(robot, req, now)) {
       grants.push({ role: robot.role.name, binding: null, via: 'user', folder: null });
@@ -461,18 +568,22 @@ export class TenantIndex {
    * permission and grant, unexpired, with the narrowing (resources, environment) kept visible.
    * Rows come in catalog order. Undefined when the user is unknown.
    */
-  permissions(userRef: string, now: number = Date.now()): PermissionGrant[] | undefined {
+  permissions(userRef: string, now: number = Date.now(), directoryGroups?: readonly string[]): PermissionGrant[] | undefined {
     const user = this.findUser(userRef);
     if (!user) return undefined;
     if (!user.spec.active) return [];
     // Every unexpired grant the user has, with its explanation, then one pass per permission.
-    const held: { g: CompiledBinding; via: string }[] = [];
+    const held: { g: CompiledBinding; via: string; sessionExpiresAt?: string }[] = [];
     for (const s of this.subjectsOf(user)) for (const g of s.bindings) if (now <= g.expiresAtMs) held.push({ g, via: s.via });
+    const directory = this.directorySubjects(user, now, directoryGroups ?? null);
+    for (const s of directory?.subjects ?? []) {
+      for (const g of s.bindings) if (now <= g.expiresAtMs) held.push({ g, via: s.via, ...(directory!.expiresAt ? { sessionExpiresAt: directory!.expiresAt } : {}) });
+    }
     if (this.parts.robot && user.spec.type === 'Robot') held.push({ g: this.parts.robot, via: 'user' });
     const rows: PermissionGrant[] = [];
     for (let id = 0; id < ALL_PERMISSIONS.length; id++) {
       const scope = PERMISSION_SCOPES[id]!;
-      for (const { g, via } of held) {
+      for (const { g, via, sessionExpiresAt } of held) {
         if (!hasBit(g.role.bits, id)) continue;
         // A tenant binding reaches folder resources only for the built-in tenant roles.
         if (scope === 'Folder' && g.folder === null && !g.role.builtIn) continue;
@@ -481,6 +592,7 @@ export class TenantIndex {
         if (g.resourceList) row.resources = g.resourceList;
         if (g.environment !== null) row.environment = g.environment;
         if (g.expiresAt) row.expiresAt = g.expiresAt;
+        if (sessionExpiresAt) row.sessionExpiresAt = sessionExpiresAt;
         rows.push(row);
       }
     }
@@ -596,9 +708,12 @@ export class TenantIndex {
       const next = kept.concat(added.get(k) ?? []);
       (isUser ? userLists : groupLists).set(name, next.length > 0 ? subjectBindings(isUser ? 'user' : `group:${name}`, next) : undefined);
     }
+    const sessions = delta.sessions && delta.sessions.length > 0 ? p.sessions.with(new Map(delta.sessions.map((s) => [s.email, s]))) : p.sessions;
+    // Directory ids: rebuilt when a group changed (groups are few next to users and bindings).
+    const directoryById = groups.size > 0 ? directoryGroupsById(nextGroups.values()) : p.directoryById;
     return new TenantIndex({ tenant: this.tenant, users: new Map(), groups: new Map(), roles: new Map(), bindings: new Map() }, revision, {
       users: nextUsers, groups: nextGroups, roles: nextRoles, bindings: nextBindings, usersByEmail,
-      compiledRoles, byUser: p.byUser.with(userLists), byGroup: p.byGroup.with(groupLists), robot, sortedUsers,
+      compiledRoles, byUser: p.byUser.with(userLists), byGroup: p.byGroup.with(groupLists), robot, sortedUsers, sessions, directoryById,
     });
   }
 }

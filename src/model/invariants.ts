@@ -119,6 +119,48 @@ function protectedHolders(current: TenantState, next: TenantState, out: Violatio
   }
 }
 
+/**
+ * Contract 7: a directory group's members are the people whose login presents it, never a list
+ * in Git; and one directory id names one Group of the tenant (a login must know which it matched).
+ */
+function directoryGroups(current: TenantState, next: TenantState, out: Violation[]): void {
+  const byId = new Map<string, Entry<'Group'>[]>();
+  for (const g of next.groups.values()) {
+    const dir = g.spec.directory;
+    if (!dir) continue;
+    const key = dir.id.toLowerCase();
+    byId.set(key, [...(byId.get(key) ?? []), g]);
+  }
+  for (const groups of byId.values()) {
+    if (groups.length < 2) continue;
+    const sorted = [...groups].sort((a, b) => Number(changed(current, next, a)) - Number(changed(current, next, b)) || a.name.localeCompare(b.name));
+    for (const g of sorted.slice(1)) {
+      out.push({
+        tenant: next.tenant, kind: 'Group', name: g.name, rule: 'UniqueDirectoryGroup',
+        message: `directory id ${JSON.stringify(g.spec.directory!.id)} is already referenced by Group ${next.tenant}/${sorted[0]!.name} (one Group per directory group in a tenant, ids compared case-insensitively)`,
+      });
+    }
+  }
+  for (const u of next.users.values()) {
+    for (const name of u.spec.groups ?? []) {
+      const g = next.groups.get(name);
+      if (!g?.spec.directory) continue;
+      // Blame what changed: the User listing it, or the Group that became a directory group under it.
+      if (changed(current, next, u) || !changed(current, next, g)) {
+        out.push({
+          tenant: next.tenant, kind: 'User', name: u.name, rule: 'DirectoryGroupMembership',
+          message: `spec.groups lists ${name}, a directory group (${g.spec.directory.provider} ${JSON.stringify(g.spec.directory.id)}): its members are the people whose login presents it, not Users listing it; remove it from spec.groups (or bind the user explicitly)`,
+        });
+      } else {
+        out.push({
+          tenant: next.tenant, kind: 'Group', name: g.name, rule: 'DirectoryGroupMembership',
+          message: `cannot become a directory group while User ${next.tenant}/${u.name} lists it in spec.groups (a directory group's members come from logins); remove it from the users first`,
+        });
+      }
+    }
+  }
+}
+
 /** All violations of the next state of one tenant, given the state it replaces. */
 export function checkInvariants(current: TenantState, next: TenantState): Violation[] {
   const out: Violation[] = [];
@@ -127,5 +169,6 @@ export function checkInvariants(current: TenantState, next: TenantState): Violat
   immutableRoleRefs(current, next, out);
   singleOwner(current, next, out);
   protectedHolders(current, next, out);
+  directoryGroups(current, next, out);
   return out;
 }

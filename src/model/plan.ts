@@ -79,6 +79,23 @@ function transferOwnership(current: TenantState, next: TenantState): void {
   next.bindings.set(name, binding);
 }
 
+/**
+ * Contract 7: a User document with the email of an auto-provisioned user adopts it. Under the
+ * same name the document simply replaces it (now declared); under another name the provisioned
+ * entry goes, and the declared one takes its place (sessions follow the email, so a session in
+ * progress carries over).
+ */
+function adoptProvisionedUsers(next: TenantState, upserts: readonly AnyEntry[]): void {
+  const declared = new Map<string, string>();
+  for (const doc of upserts) if (doc.kind === 'User') declared.set(doc.spec.email.toLowerCase(), doc.name);
+  if (declared.size === 0) return;
+  for (const u of [...next.users.values()]) {
+    if (u.origin !== 'directory') continue;
+    const name = declared.get(u.spec.email.toLowerCase());
+    if (name !== undefined && name !== u.name) next.users.delete(u.name);
+  }
+}
+
 function diff(current: TenantState, next: TenantState): ObjectChange[] {
   const changes: ObjectChange[] = [];
   for (const kind of KINDS) {
@@ -117,6 +134,8 @@ export function planTenant(current: TenantState | undefined, desired: DesiredSta
     }
     putEntry(next, { ...doc, origin: 'user' } as AnyEntry);
   }
+
+  adoptProvisionedUsers(next, desired.upserts);
 
   for (const ref of desired.deletes ?? []) {
     if (builtInEntry(ref.kind, ref.name)) {

@@ -92,13 +92,35 @@ const userSpec: JSONSchema = {
   },
 };
 
+/** Longest directory group id: a long LDAP DN fits; a 10 KB "id" is not one. */
+export const MAX_DIRECTORY_ID_LENGTH = 1024;
+/** Printable characters only: no control characters (C0, DEL, C1) in an id. */
+export const DIRECTORY_ID_PATTERN = '^[^\\x00-\\x1f\\x7f-\\x9f]+$';
+export const DIRECTORY_PROVIDER_PATTERN = '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$';
+
 const groupSpec: JSONSchema = {
   type: 'object',
-  description: 'A group of users. Members are listed on each User (`spec.groups`). The group `global` is protected and holds every user.',
+  description:
+    'A group of users. Members are listed on each User (`spec.groups`), except for a directory group (`spec.directory`), whose members are the people whose login presents it. The group `global` is protected and holds every user.',
   additionalProperties: false,
   properties: {
     displayName: str('Display name.', { maxLength: 256 }),
     description: str('What the group is for.', { maxLength: 2048 }),
+    directory: {
+      type: 'object',
+      description:
+        "Makes this a directory group: a reference to a group of the organization's identity provider. It has no members in Git (a User may not list it in spec.groups): " +
+        'whoever logs in presenting its id is a member for the length of the session (default 1 hour), and is provisioned as a User on first login. Deleting the Group ends those rights at once.',
+      required: ['provider', 'id'],
+      additionalProperties: false,
+      properties: {
+        provider: str('The identity provider, for people: e.g. `azure-ad`, `okta`, `ldap`, `uipath`.', { pattern: DIRECTORY_PROVIDER_PATTERN, maxLength: 63 }),
+        id: str(
+          "What the provider's tokens carry in their groups claim: an object id, a distinguished name or a group name. Compared case-insensitively; unique in the tenant.",
+          { minLength: 1, maxLength: MAX_DIRECTORY_ID_LENGTH, pattern: DIRECTORY_ID_PATTERN },
+        ),
+      },
+    },
   },
 };
 

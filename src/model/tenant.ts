@@ -32,6 +32,7 @@ export function cloneTenant(state: TenantState): TenantState {
     groups: new Map(state.groups),
     roles: new Map(state.roles),
     bindings: new Map(state.bindings),
+    ...(state.sessions ? { sessions: state.sessions } : {}),
   };
 }
 

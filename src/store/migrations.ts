@@ -5,6 +5,11 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { StoreBackend } from './store.js';
 
+/** The lower-case email of a User row's spec: as indexed by migration 0004 and as queried (the same expression, or the index is not used). */
+export function userEmail(backend: StoreBackend) {
+  return backend === 'postgres' ? sql<string>`lower(spec::jsonb ->> 'email')` : sql<string>`lower(json_extract(spec, '$.email'))`;
+}
+
 function migrations(backend: StoreBackend): Record<string, Migration> {
   // SQLite's rowid alias vs PostgreSQL's identity column: the only dialect difference in the schema.
   const id = (col: string) => (backend === 'postgres' ? sql`${sql.ref(col)} integer generated always as identity primary key` : sql`${sql.ref(col)} integer primary key autoincrement`);
@@ -62,6 +67,30 @@ function migrations(backend: StoreBackend): Record<string, Migration> {
           .addPrimaryKeyConstraint('target_objects_pk', ['scope', 'kind', 'external_id', 'target'])
           .execute();
         await db.schema.createIndex('target_objects_target').on('target_objects').column('target').execute();
+      },
+    },
+    // Logins (contract section 7): one session per person (email in lower case) and tenant,
+    // carrying the tenant revision its login made, as objects do, so the change feed and the
+    // incremental read see it. Audit rows get the orchestrator-worded message of a login. Users
+    // are found by email at each login: an index on the email inside the spec (JSON operators are
+    // the second dialect difference).
+    '0004_directory_sessions': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('sessions')
+          .addColumn('tenant', 'text', (c) => c.notNull())
+          .addColumn('email', 'text', (c) => c.notNull())
+          .addColumn('user_name', 'text', (c) => c.notNull())
+          .addColumn('groups', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('provisioned_from', 'text')
+          .addColumn('revision', 'integer', (c) => c.notNull())
+          .addPrimaryKeyConstraint('sessions_pk', ['tenant', 'email'])
+          .execute();
+        await db.schema.createIndex('sessions_tenant_revision').on('sessions').columns(['tenant', 'revision']).execute();
+        await db.schema.alterTable('audit').addColumn('message', 'text').execute();
+        await sql`create index objects_user_email on objects (tenant, (${userEmail(backend)})) where kind = 'User'`.execute(db);
       },
     },
   };

@@ -41,6 +41,23 @@ export interface AuditTable {
   at: string;
   /** Tenant revision this change made; null on rows older than migration 0002. */
   revision: number | null;
+  /** What a login did, worded as the orchestrator's audit log (migration 0004); null otherwise. */
+  message: string | null;
+}
+
+/** Login sessions (contract section 7), one per person and tenant. */
+export interface SessionsTable {
+  tenant: string;
+  /** Email in lower case. */
+  email: string;
+  user_name: string;
+  /** JSON `[{name, id}]`: the directory Groups matched. */
+  groups: string;
+  started_at: string;
+  expires_at: string;
+  /** JSON list of group names the user was provisioned from, or null. */
+  provisioned_from: string | null;
+  revision: number;
 }
 
 /** What an Orchestrator target created (or adopted) in the external orchestrator, by id. */
@@ -59,4 +76,5 @@ export interface Database {
   objects: ObjectsTable;
   applies: AppliesTable;
   audit: AuditTable;
+  sessions: SessionsTable;
 }

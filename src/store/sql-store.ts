@@ -6,10 +6,15 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Kind } from '../model/catalog.js';
 import { planTenant, type DesiredState, type TenantPlan } from '../model/plan.js';
+import { DEFAULT_SESSION_TTL_MS, planLogin, provisionedUserName, type LoginRequest, type LoginView } from '../model/directory.js';
 import { canonicalJson, tenantFromEntries } from '../model/tenant.js';
-import type { AnyEntry } from '../model/types.js';
-import type { Database } from './schema.js';
-import type { AccessStore, ApplyOptions, ApplyResult, AuditRecord, ClaimedTargetObject, LoadChangesOptions, StoreBackend, TargetObject, TenantChanges, TenantSnapshot } from './store.js';
+import type { AnyEntry, Entry, Session } from '../model/types.js';
+import { userEmail } from './migrations.js';
+import type { Database, SessionsTable } from './schema.js';
+import type {
+  AccessStore, ApplyOptions, ApplyResult, AuditRecord, ClaimedTargetObject, LoadChangesOptions, LoginOptions, LoginResult, StoreBackend, TargetObject,
+  TenantChanges, TenantSnapshot,
+} from './store.js';
 
 /** A connection-bound query interface: a transaction or the connection holding one. */
 export type Conn = Kysely<Database> | Transaction<Database>;
@@ -39,6 +44,16 @@ function parseEntry(row: { kind: string; name: string; spec: string; origin: str
   return { kind: row.kind as Kind, name: row.name, spec: JSON.parse(row.spec), origin: row.origin } as AnyEntry;
 }
 
+function parseSession(row: Pick<SessionsTable, 'email' | 'user_name' | 'groups' | 'started_at' | 'expires_at' | 'provisioned_from'>): Session {
+  return {
+    email: row.email, user: row.user_name, groups: JSON.parse(row.groups) as Session['groups'],
+    startedAt: row.started_at, expiresAt: row.expires_at,
+    ...(row.provisioned_from === null ? {} : { provisionedFrom: JSON.parse(row.provisioned_from) as string[] }),
+  };
+}
+
+const SESSION_COLUMNS = ['email', 'user_name', 'groups', 'started_at', 'expires_at', 'provisioned_from'] as const;
+
 export class SqlStore implements AccessStore {
   /** Tenant states by revision: reused while the revision in the database is the same. */
   private readonly cache = new Map<string, TenantSnapshot>();
@@ -64,7 +79,10 @@ export class SqlStore implements AccessStore {
     const cached = this.cache.get(tenant);
     if (cached && cached.revision === revision) return cached;
     const rows = await conn.selectFrom('objects').select(['kind', 'name', 'spec', 'origin']).where('tenant', '=', tenant).execute();
-    const snapshot = { state: tenantFromEntries(tenant, rows.map(parseEntry)), revision };
+    const state = tenantFromEntries(tenant, rows.map(parseEntry));
+    const sessions = await conn.selectFrom('sessions').select(SESSION_COLUMNS).where('tenant', '=', tenant).execute();
+    if (sessions.length > 0) state.sessions = new Map(sessions.map((r) => [r.email, parseSession(r)]));
+    const snapshot = { state, revision };
     this.cache.set(tenant, snapshot);
     return snapshot;
   }
@@ -119,7 +137,8 @@ export class SqlStore implements AccessStore {
         .execute();
       // Deleted and created again since: the object's current row (in `upserts`) says it all.
       const deletes = deleted.filter((d) => !present.has(`${d.kind}/${d.name}`)).map((d) => ({ kind: d.kind as Kind, name: d.name }));
-      return { since, revision, upserts, deletes };
+      const sessions = await conn.selectFrom('sessions').select(SESSION_COLUMNS).where('tenant', '=', tenant).where('revision', '>', since).execute();
+      return { since, revision, upserts, deletes, ...(sessions.length > 0 ? { sessions: sessions.map(parseSession) } : {}) };
     });
     // A whole-tenant state cached at an older revision will not be reused by this reader: free it.
     const cached = this.cache.get(tenant);
@@ -225,11 +244,95 @@ export class SqlStore implements AccessStore {
     }
   }
 
+  async login(tenant: string, request: LoginRequest, options: LoginOptions = {}): Promise<LoginResult> {
+    return this.backendImpl.writeTransaction(this.db, [tenant], async (conn): Promise<LoginResult> => {
+      if ((await this.revisionOf(conn, tenant)) === undefined) return { refused: `unknown tenant ${JSON.stringify(tenant)}`, unknownTenant: true };
+      const plan = planLogin(await this.loginView(conn, tenant, request), request, options.now ?? Date.now(), options.ttlMs ?? DEFAULT_SESSION_TTL_MS);
+      if (plan.refused !== undefined) return { refused: plan.refused };
+      const { user, session } = plan;
+      const at = session.startedAt;
+      const applyRow = await conn
+        .insertInto('applies')
+        .values({
+          at, actor: options.actor ?? 'unknown', source: options.source ?? 'login', tenants: tenant,
+          summary: JSON.stringify({ created: plan.provisioned ? 1 : 0, updated: 0, deleted: 0, logins: 1 }),
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const applyId = Number(applyRow.id);
+      const revision = await this.bumpRevision(conn, tenant, at);
+      if (plan.provisioned) {
+        await conn
+          .insertInto('objects')
+          .values({ tenant, kind: 'User', name: user.name, spec: canonicalJson(user.spec), origin: user.origin, revision, updated_at: at })
+          .execute();
+      }
+      const row = {
+        user_name: session.user, groups: JSON.stringify(session.groups), started_at: session.startedAt, expires_at: session.expiresAt,
+        provisioned_from: session.provisionedFrom ? JSON.stringify(session.provisionedFrom) : null, revision,
+      };
+      await conn
+        .insertInto('sessions')
+        .values({ tenant, email: session.email, ...row })
+        .onConflict((oc) => oc.columns(['tenant', 'email']).doUpdateSet(row))
+        .execute();
+      const audit = plan.messages.map((message, i) => ({
+        apply_id: applyId, tenant, kind: 'User', name: user.name, at, revision, message,
+        ...(plan.provisioned && i === 0 ? { action: 'created', before: null, after: canonicalJson(user) } : { action: 'login', before: null, after: null }),
+      }));
+      await conn.insertInto('audit').values(audit).execute();
+      await this.backendImpl.notify(conn, tenant, revision);
+      return { user, provisioned: plan.provisioned, session, revision };
+    });
+  }
+
+  /** What a login reads of a tenant: a few indexed rows, never the whole tenant. */
+  private async loginView(conn: Conn, tenant: string, request: LoginRequest): Promise<LoginView> {
+    const email = request.email.toLowerCase();
+    const userRow = await conn
+      .selectFrom('objects')
+      .select(['kind', 'name', 'spec', 'origin'])
+      .where('tenant', '=', tenant)
+      .where('kind', '=', 'User')
+      .where(userEmail(this.backend), '=', email)
+      .executeTakeFirst();
+    const groups = await conn
+      .selectFrom('objects')
+      .select(['kind', 'name', 'spec', 'origin'])
+      .where('tenant', '=', tenant)
+      .where('kind', '=', 'Group')
+      .where('spec', 'like', '%"directory":{%')
+      .execute();
+    const directoryGroups = new Map<string, Entry<'Group'>>();
+    for (const g of groups.map(parseEntry) as Entry<'Group'>[]) if (g.spec.directory) directoryGroups.set(g.spec.directory.id.toLowerCase(), g);
+    const sessionRow = await conn.selectFrom('sessions').select(SESSION_COLUMNS).where('tenant', '=', tenant).where('email', '=', email).executeTakeFirst();
+    // Names a provisioned user might take: the derived name and its suffixed forms (names hold no LIKE wildcards).
+    const base = provisionedUserName(email, () => false);
+    const taken = new Set(
+      (
+        await conn
+          .selectFrom('objects')
+          .select('name')
+          .where('tenant', '=', tenant)
+          .where('kind', '=', 'User')
+          .where((eb) => eb.or([eb('name', '=', base), eb('name', 'like', `${base}-%`)]))
+          .execute()
+      ).map((r) => r.name),
+    );
+    return {
+      tenant,
+      userByEmail: () => (userRow ? (parseEntry(userRow) as Entry<'User'>) : undefined),
+      userExists: (name) => taken.has(name),
+      directoryGroups,
+      session: () => (sessionRow ? parseSession(sessionRow) : undefined),
+    };
+  }
+
   async audit(query: { tenant?: string; applyId?: number; limit?: number } = {}): Promise<AuditRecord[]> {
     let q = this.db
       .selectFrom('audit')
       .innerJoin('applies', 'applies.id', 'audit.apply_id')
-      .select(['audit.id', 'audit.apply_id', 'audit.tenant', 'audit.kind', 'audit.name', 'audit.action', 'audit.before', 'audit.after', 'audit.at', 'applies.actor', 'applies.source'])
+      .select(['audit.id', 'audit.apply_id', 'audit.tenant', 'audit.kind', 'audit.name', 'audit.action', 'audit.before', 'audit.after', 'audit.at', 'audit.message', 'applies.actor', 'applies.source'])
       .orderBy('audit.id', 'asc');
     if (query.tenant !== undefined) q = q.where('audit.tenant', '=', query.tenant);
     if (query.applyId !== undefined) q = q.where('audit.apply_id', '=', query.applyId);
@@ -241,6 +344,7 @@ export class SqlStore implements AccessStore {
       before: r.before === null ? null : (JSON.parse(r.before) as AnyEntry),
       after: r.after === null ? null : (JSON.parse(r.after) as AnyEntry),
       at: r.at, actor: r.actor, source: r.source,
+      ...(r.message === null ? {} : { message: r.message }),
     }));
   }
 

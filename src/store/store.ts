@@ -10,7 +10,8 @@
 import type { TenantDelta } from '../model/engine.js';
 import type { Violation } from '../model/invariants.js';
 import type { DesiredState, TenantPlan } from '../model/plan.js';
-import type { AnyEntry, TenantState } from '../model/types.js';
+import type { LoginRequest } from '../model/directory.js';
+import type { AnyEntry, Entry, Session, TenantState } from '../model/types.js';
 
 export type StoreBackend = 'sqlite' | 'postgres';
 
@@ -40,13 +41,38 @@ export interface AuditRecord {
   tenant: string;
   kind: string;
   name: string;
-  action: 'created' | 'updated' | 'deleted';
+  /** `login`: a login assigned the user to directory groups (see `message`). */
+  action: 'created' | 'updated' | 'deleted' | 'login';
   before: AnyEntry | null;
   after: AnyEntry | null;
   at: string;
   actor: string;
   source: string;
+  /** What a login did, worded as the orchestrator's audit log; absent otherwise. */
+  message?: string;
 }
+
+export interface LoginOptions {
+  /** Session length (default 1 hour). */
+  ttlMs?: number;
+  /** The time of the login (tests); default now. */
+  now?: number;
+  actor?: string;
+  /** Which door: `api`, `cli`. */
+  source?: string;
+}
+
+/** A login's outcome (contract section 7). A refusal wrote nothing. */
+export type LoginResult =
+  | { refused: string; unknownTenant?: boolean }
+  | {
+      refused?: undefined;
+      user: Entry<'User'>;
+      provisioned: boolean;
+      session: Session;
+      /** The tenant's revision after the login. */
+      revision: number;
+    };
 
 export interface TenantSnapshot {
   state: TenantState;
@@ -113,6 +139,12 @@ export interface AccessStore {
   /** Every tenant and its revision: cheap, used to notice changes. */
   revisions(): Promise<Map<string, number>>;
   audit(query?: { tenant?: string; applyId?: number; limit?: number }): Promise<AuditRecord[]>;
+  /**
+   * Records a login (contract section 7) in one write transaction: the session, the User it
+   * provisions when it does, the audit rows; the tenant's revision moves, so every reader of the
+   * change feed honours it. A refused login writes nothing.
+   */
+  login(tenant: string, request: LoginRequest, options?: LoginOptions): Promise<LoginResult>;
   /**
    * Calls `onChange` after changes committed by any process (PostgreSQL: LISTEN/NOTIFY sent in
    * the writing transaction; SQLite: a cheap change counter polled). Returns a stop function.

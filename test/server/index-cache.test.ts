@@ -242,6 +242,7 @@ describe.each(storeFactories)('DecisionIndex incremental reloads on $name', (fac
       },
       revisions: () => real.revisions(),
       audit: (q) => real.audit(q),
+      login: (t, r, o) => real.login(t, r, o),
       watch: (cb) => real.watch(cb),
       loadTargetObjects: (scopes) => real.loadTargetObjects(scopes),
       recordTargetObjects: (target, changes) => real.recordTargetObjects(target, changes),

@@ -159,7 +159,7 @@ describe.each(KINDS)('%s CRD', (kind) => {
     const columns = version.additionalPrinterColumns as Any[];
     const expected: Record<Kind, string[]> = {
       User: ['Email', 'Type', 'Active', 'Ready', 'Reason', 'Age'],
-      Group: ['Display Name', 'Ready', 'Reason', 'Age'],
+      Group: ['Display Name', 'Directory', 'Provider', 'Ready', 'Reason', 'Age'],
       Role: ['Scope', 'Display Name', 'Ready', 'Reason', 'Age'],
       RoleBinding: ['Role', 'Folder', 'Subjects', 'Ready', 'Reason', 'Age'],
     };
@@ -170,7 +170,7 @@ describe.each(KINDS)('%s CRD', (kind) => {
     expect(byName.get('Age')).toMatchObject({ type: 'date', jsonPath: '.metadata.creationTimestamp' });
     for (const c of columns) {
       expect(['string', 'boolean', 'integer', 'number', 'date']).toContain(c.type);
-      if (c.name !== 'Reason') expect(c.priority).toBeUndefined();
+      if (c.name !== 'Reason' && c.name !== 'Provider') expect(c.priority).toBeUndefined();
       if (!c.jsonPath.startsWith('.spec.')) continue;
       // `.spec.subjects[*].name` -> spec, subjects, [], name
       let node: Any = root;

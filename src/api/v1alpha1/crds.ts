@@ -48,7 +48,11 @@ const KIND_COLUMNS: Record<Kind, PrinterColumn[]> = {
     col('Type', '.spec.type', '`Human` or `Robot`.'),
     col('Active', '.spec.active', 'An inactive user is denied everything.', 'boolean'),
   ],
-  Group: [col('Display Name', '.spec.displayName', 'Display name.')],
+  Group: [
+    col('Display Name', '.spec.displayName', 'Display name.'),
+    col('Directory', '.spec.directory.id', "A directory group: the identity provider's group id whose logins make members."),
+    { ...col('Provider', '.spec.directory.provider', 'The identity provider of a directory group.'), priority: 1 },
+  ],
   Role: [col('Scope', '.spec.scope', '`Tenant` or `Folder`.'), col('Display Name', '.spec.displayName', 'Display name.')],
   RoleBinding: [
     col('Role', '.spec.roleRef.name', 'The Role granted.'),
