@@ -9,6 +9,7 @@ import type { CheckCommandOptions } from './check.js';
 import type { CliContext } from './context.js';
 import type { DocumentOptions } from './documents.js';
 import type { PermissionsCommandOptions } from './permissions.js';
+import type { ImportCommandOptions, SyncCommandOptions } from './target.js';
 
 /**
  * A Command whose required options are checked just before the action, not by commander's own
@@ -148,6 +149,41 @@ export function registerCommands(program: Command, run: Runner): void {
     .addHelpText('after', '\nExamples:\n  rpa-access permissions --tenant finance --user john.smith@example.com\n  rpa-access permissions --tenant hr --user john-smith --output json')
     .action(async (options: PermissionsCommandOptions, cmd: Command) =>
       run(cmd, async (ctx) => (await import('./permissions.js')).permissionsCommand(ctx, options)),
+    );
+
+  program
+    .command('sync')
+    .summary('push a tenant into a UiPath Orchestrator tenant')
+    .description(
+      'Push a tenant of the store into the UiPath Orchestrator tenant an Orchestrator document describes, and print the plan of UiPath changes ' +
+        '(created / updated / deleted / unchanged, not representable, conflicts). Writes nothing with --dry-run or managementPolicy: Observe. ' +
+        'Credentials: $RPA_ACCESS_TARGET_CLIENT_ID and $RPA_ACCESS_TARGET_CLIENT_SECRET (an external application, client credentials). ' +
+        'Exit 0 done or nothing to do, 2 conflicts left (or, with --exit-code, changes pending after a dry run or an Observe run), 1 error.',
+    )
+    .requiredOption('--tenant <tenant>', 'the tenant (namespace) to push')
+    .requiredOption('--target <file>', 'a YAML file holding the Orchestrator document')
+    .option('--dry-run', 'read UiPath and plan; write nothing')
+    .option('--exit-code', 'exit 2 when a dry run or an Observe run finds changes pending')
+    .addOption(output())
+    .addHelpText('after', '\nExamples:\n  rpa-access sync --tenant finance --target uipath.yaml --dry-run\n  rpa-access sync --tenant finance --target uipath.yaml --output json')
+    .action(async (options: SyncCommandOptions, cmd: Command) =>
+      run(cmd, async (ctx) => (await import('./target.js')).syncCommand(ctx, options)),
+    );
+
+  program
+    .command('import')
+    .summary('read a UiPath Orchestrator tenant into documents')
+    .description(
+      'Read the UiPath Orchestrator tenant an Orchestrator document describes and write rpa-access documents (users, groups, custom roles, ' +
+        'bindings with folders) that, applied, reproduce its access; what cannot be written is reported on stderr. The objects imported are ' +
+        'recorded as managed by the target, so that `apply` then `sync --dry-run` shows nothing to change. Credentials as for sync.',
+    )
+    .requiredOption('--tenant <tenant>', 'the tenant (namespace) the documents are for')
+    .requiredOption('--target <file>', 'a YAML file holding the Orchestrator document')
+    .option('-o, --output-dir <dir>', 'write <tenant>.yaml (and orchestrator.yaml when a roleMap is needed) there instead of standard output')
+    .addHelpText('after', '\nExamples:\n  rpa-access import --target uipath.yaml --tenant finance -o tenants/finance\n  rpa-access import --target uipath.yaml --tenant finance > finance.yaml')
+    .action(async (options: ImportCommandOptions, cmd: Command) =>
+      run(cmd, async (ctx) => (await import('./target.js')).importCommand(ctx, options)),
     );
 
   program

@@ -8,7 +8,11 @@ import { describe, expect, it } from '@jest/globals';
 import { targetConfig, type TargetConfig } from '../../src/targets/orchestrator.js';
 import { desiredState } from '../../src/targets/uipath/desired.js';
 import { ownedKey, type ObservedUiPath, type Ownership } from '../../src/targets/uipath/observed.js';
+import { importUiPath } from '../../src/targets/uipath/import.js';
 import { mapPermissions, unmapPermission } from '../../src/targets/uipath/permissions.js';
+import { validateDocument } from '../../src/model/validate.js';
+import { planTenant } from '../../src/model/plan.js';
+import type { AnyEntry } from '../../src/model/types.js';
 import { planSummary, planUiPath, type UiPathPlan } from '../../src/targets/uipath/plan.js';
 import { NOW, binding, group, robot, role, tenantWith, user } from '../support/fixtures.js';
 
@@ -171,6 +175,7 @@ function johnSmithTenant(...more: Parameters<typeof tenantWith>) {
     binding('john-approves', 'invoice-approver', ['john-smith'], { folder: 'Finance/Invoices/2026' }),
     binding('john-develops', 'developer', ['john-smith']),
     binding('olivia-admin', 'administrator', ['olivia-chen']),
+    binding('everyone-views-finance', 'folder-viewer', ['group:global'], { folder: 'Finance' }),
     ...more,
   );
 }
@@ -187,6 +192,12 @@ describe('permission table', () => {
 });
 
 describe('mapping a tenant to UiPath', () => {
+  it('writes global only when something is granted to it', () => {
+    const d = desiredState(tenantWith(user('ann')), config(), NOW);
+    expect([...d.principals.keys()]).toEqual(['ann@example.com']);
+    expect(d.roles.size).toBe(0);
+  });
+
   it('maps users by email, robots by name, groups with the prefix, global to every active user', () => {
     const d = desiredState(johnSmithTenant(), config(), NOW);
     expect([...d.principals.keys()].sort()).toEqual(['group:finance-automation-users', 'group:finance-global', 'john.smith@example.com', 'olivia.chen@example.com', 'robot:invoice-bot']);
@@ -227,7 +238,7 @@ describe('mapping a tenant to UiPath', () => {
   });
 
   it('gives an inactive user nothing: no role, no assignment, no group', () => {
-    const d = desiredState(tenantWith(group('ops'), user('ann', { active: false, groups: ['ops'] }), binding('ann-admin', 'folder-administrator', ['group:ops'], { folder: 'Ops' })), config(), NOW);
+    const d = desiredState(tenantWith(group('ops'), user('ann', { active: false, groups: ['ops'] }), binding('ann-admin', 'folder-administrator', ['group:ops'], { folder: 'Ops' }), binding('all-view', 'folder-viewer', ['group:global'], { folder: 'Ops' })), config(), NOW);
     expect(d.principals.get('ann@example.com')!.active).toBe(false);
     expect(d.tenantRoles.get('ann@example.com')).toBeUndefined();
     expect([...d.members.get('group:finance-ops')!]).toEqual([]);
@@ -277,10 +288,11 @@ describe('planning against UiPath', () => {
     const d2 = desiredState(johnSmithTenant(binding('john-analyst', 'billing-contact', ['john-smith']), binding('john-viewer', 'folder-viewer', ['john-smith'], { folder: 'Finance/Invoices/2026' })), config(), NOW);
     const plan = planUiPath(d2, model, ownership, config());
     expect(plan.steps.map((s) => s.step)).toEqual([
-      { op: 'createRole', role: expect.objectContaining({ name: 'folder-viewer' }) },
+      { op: 'createRole', role: { name: 'billing-contact', type: 'Tenant', permissions: [] } },
       { op: 'assignRoles', key: 'john.smith@example.com', roles: ['billing-contact', 'developer'] },
       { op: 'assignFolders', key: 'john.smith@example.com', folders: [{ path: 'Finance/Invoices/2026', roles: ['folder-viewer', 'invoice-approver'] }] },
-    ].filter((s) => s.op !== 'createRole' || !model.roles.some((r) => r.name === 'folder-viewer')));
+    ]);
+    expect(d2.notRepresentable).toContain('Role/billing-contact: Billing.View, Billing.Create, Billing.Edit, Billing.Delete have no UiPath permission; left out');
   });
 
   it('puts back a role removed by hand (drift), with the full set', () => {
@@ -408,5 +420,34 @@ describe('planning against UiPath', () => {
     const plan = planUiPath(desiredState(johnSmithTenant(), config(), NOW), model, noOwnership(), config());
     expect(planSummary(plan).conflicts).toContain('Role/Automation User: no UiPath role of that name; grants of it are left out');
     expect(plan.steps.some((s) => s.step.op === 'assignFolders' && s.step.folders.some((f) => f.roles.includes('Automation User')))).toBe(false);
+  });
+});
+
+describe('import', () => {
+  it('reads a UiPath tenant into documents that map back to exactly what it holds', () => {
+    const model = emptyUiPath();
+    const pushed = noOwnership();
+    applyToModel(model, planUiPath(desiredState(johnSmithTenant(), config(), NOW), model, pushed, config()), pushed);
+
+    const imported = importUiPath(model, config());
+    expect(imported.warnings).toEqual([]);
+    const entries = imported.documents.map((d) => {
+      const r = validateDocument(d);
+      expect(r.problems).toEqual([]);
+      return { kind: r.document!.kind, name: r.document!.metadata.name, spec: r.document!.spec, origin: 'user' } as AnyEntry;
+    });
+    const plan = planTenant(undefined, { tenant: 'finance', upserts: entries });
+    expect(plan.violations).toEqual([]);
+    const ownership = noOwnership();
+    for (const c of imported.claims) {
+      ownership.owned.add(ownedKey(c.kind, c.id));
+      ownership.exclusive.add(ownedKey(c.kind, c.id));
+    }
+    const again = planUiPath(desiredState(plan.next, config(), NOW), model, ownership, config());
+    expect(planSummary(again)).toMatchObject({ created: [], updated: [], deleted: [], conflicts: [] });
+    expect(again.steps).toEqual([]);
+    expect(imported.documents.filter((d) => d.kind === 'RoleBinding').map((d) => d.metadata.name).sort()).toEqual([
+      'administrator', 'automation-user-finance-invoices', 'developer', 'folder-viewer-finance', 'invoice-approver-finance-invoices-2026',
+    ]);
   });
 });

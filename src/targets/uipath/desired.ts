@@ -118,37 +118,10 @@ export function desiredState(state: TenantState, config: TargetConfig, now: numb
     if (user.spec.type === 'Robot') grantTenantWide(out, config, key, ROBOT_ROLE);
   }
 
-  // Roles: every Role of the tenant has its UiPath counterpart.
+  // Roles: every custom Role has its UiPath counterpart; a built-in is written only once a
+  // binding uses it (UiPath's static roles are only referenced, never written).
   for (const role of state.roles.values()) {
-    if (BUILT_IN_ROLE_NAMES.has(role.name)) {
-      const mapped = config.roleMap[role.name];
-      if (mapped) { out.referencedRoles.add(mapped); continue; }
-      const m = BUILT_IN_MAPPING[role.name];
-      const builtIn = builtInRole(role.name);
-      if (!m || !builtIn) continue;
-      if (m.kind === 'static') {
-        for (const r of [...m.tenantRoles, ...m.folderRoles]) out.referencedRoles.add(r);
-        continue;
-      }
-      const tenantRules = builtIn.permissions.filter((p) => isTenantResource(p.resource));
-      const folderRules = builtIn.permissions.filter((p) => !isTenantResource(p.resource));
-      const dropped: string[] = [];
-      if (m.tenantRole) {
-        // A tenant-wide built-in keeps its tenant half here and its folder half in `<name>-folders`.
-        const rules = builtIn.scope === 'Tenant' && m.folderRole ? tenantRules : builtIn.permissions;
-        const mp = mapPermissions(rules);
-        dropped.push(...mp.dropped);
-        out.roles.set(m.tenantRole, { name: m.tenantRole, type: 'Tenant', permissions: mp.names });
-      }
-      if (m.folderRole) {
-        const rules = builtIn.scope === 'Tenant' ? [...folderRules, ...builtIn.permissions.filter((p) => p.resource === 'Folders')] : builtIn.permissions;
-        const mp = mapPermissions(rules, builtIn.scope === 'Tenant');
-        dropped.push(...mp.dropped.filter((d) => !d.startsWith('Folders.')));
-        out.roles.set(m.folderRole, { name: m.folderRole, type: 'Folder', permissions: mp.names });
-      }
-      if (dropped.length > 0) out.notRepresentable.push(`Role/${role.name}: ${dropped.join(', ')} have no UiPath permission; left out`);
-      continue;
-    }
+    if (BUILT_IN_ROLE_NAMES.has(role.name)) continue;
     const name = uipathRoleName(config, role.name);
     const mp = mapPermissions(role.spec.permissions ?? []);
     out.roles.set(name, { name, type: role.spec.scope, permissions: mp.names });
@@ -184,7 +157,39 @@ export function desiredState(state: TenantState, config: TargetConfig, now: numb
       else if (spec.folder) grantInFolder(out, config, key, role.name, spec.folder);
     }
   }
+
+  // `global` is written only when something is granted to it: a group of every user that
+  // grants nothing would only be noise in the organization.
+  const globalKey = groupKey(groupName(config, GLOBAL_GROUP));
+  if (!out.tenantRoles.has(globalKey) && !out.folderRoles.has(globalKey) && !out.everyRootFolder.has(globalKey)) {
+    out.principals.delete(globalKey);
+    out.members.delete(globalKey);
+  }
   return out;
+}
+
+/** Writes the roles rpa-access owns for a built-in (tenant half, folder half), once. */
+function ownBuiltIn(out: DesiredUiPath, role: string): void {
+  const m = BUILT_IN_MAPPING[role];
+  const builtIn = builtInRole(role);
+  if (!m || m.kind !== 'owned' || !builtIn) return;
+  if ((m.tenantRole && out.roles.has(m.tenantRole)) || (m.folderRole && out.roles.has(m.folderRole))) return;
+  const tenantRules = builtIn.permissions.filter((p) => isTenantResource(p.resource));
+  const folderRules = builtIn.permissions.filter((p) => !isTenantResource(p.resource));
+  const dropped: string[] = [];
+  if (m.tenantRole) {
+    // A tenant-wide built-in keeps its tenant half here and its folder half in `<name>-folders`.
+    const mp = mapPermissions(builtIn.scope === 'Tenant' && m.folderRole ? tenantRules : builtIn.permissions);
+    dropped.push(...mp.dropped);
+    out.roles.set(m.tenantRole, { name: m.tenantRole, type: 'Tenant', permissions: mp.names });
+  }
+  if (m.folderRole) {
+    const rules = builtIn.scope === 'Tenant' ? [...folderRules, ...builtIn.permissions.filter((p) => p.resource === 'Folders')] : builtIn.permissions;
+    const mp = mapPermissions(rules, builtIn.scope === 'Tenant');
+    dropped.push(...mp.dropped.filter((d) => !d.startsWith('Folders.')));
+    out.roles.set(m.folderRole, { name: m.folderRole, type: 'Folder', permissions: mp.names });
+  }
+  if (dropped.length > 0) out.notRepresentable.push(`Role/${role}: ${dropped.join(', ')} have no UiPath permission; left out`);
 }
 
 function isTenantResource(resource: string): boolean {
@@ -195,13 +200,16 @@ function grantTenantWide(out: DesiredUiPath, config: TargetConfig, key: string, 
   const mapped = config.roleMap[role];
   const m = BUILT_IN_MAPPING[role];
   if (mapped || !BUILT_IN_ROLE_NAMES.has(role) || !m) {
+    if (mapped && BUILT_IN_ROLE_NAMES.has(role)) out.referencedRoles.add(mapped);
     add(out.tenantRoles, key, uipathRoleName(config, role));
     return;
   }
   if (m.kind === 'static') {
+    for (const r of m.tenantRoles) out.referencedRoles.add(r);
     add(out.tenantRoles, key, ...m.tenantRoles);
     return;
   }
+  ownBuiltIn(out, role);
   if (m.tenantRole) add(out.tenantRoles, key, m.tenantRole);
   if (m.folderRole && m.everyFolder) add(out.everyRootFolder, key, m.folderRole);
 }
@@ -213,14 +221,17 @@ function grantInFolder(out: DesiredUiPath, config: TargetConfig, key: string, ro
   const mapped = config.roleMap[role];
   const m = BUILT_IN_MAPPING[role];
   if (mapped || !BUILT_IN_ROLE_NAMES.has(role) || !m) {
+    if (mapped && BUILT_IN_ROLE_NAMES.has(role)) out.referencedRoles.add(mapped);
     add(byFolder, folder, uipathRoleName(config, role));
     return;
   }
   if (m.kind === 'static') {
     // UiPath's folder roles need their tenant-level "Allow to be ..." companion.
+    for (const r of [...m.tenantRoles, ...m.folderRoles]) out.referencedRoles.add(r);
     add(out.tenantRoles, key, ...m.tenantRoles);
     add(byFolder, folder, ...m.folderRoles);
     return;
   }
+  ownBuiltIn(out, role);
   if (m.folderRole) add(byFolder, folder, m.folderRole);
 }
