@@ -325,6 +325,32 @@ describe('folders and folder assignments', () => {
     expect((await c.orch('GET', `/odata/Folders/${A}.GetAllRolesForUser(username='ops',skip=0,take=10)?type=Group`)).body.Count).toBe(1);
   });
 
+  it('renames a folder with PUT; moving is not a PUT', async () => {
+    const s = uip.seed({ folders: ['Finance/AP', 'HR'] });
+    const put = await c.orch('PUT', `/odata/Folders(${s.folders['Finance/AP']})`, { DisplayName: 'Payables', Description: 'AP' });
+    expect(put.body).toMatchObject({ FullyQualifiedName: 'Finance/Payables', Description: 'AP' });
+    expect((await c.orch('PUT', `/odata/Folders(${s.folders['Finance/AP']})`, { DisplayName: 'X', ParentId: s.folders.HR })).status).toBe(400);
+    expect((await c.orch('PUT', `/odata/Folders(${s.folders.HR})`, { DisplayName: 'finance' })).body.errorCode).toBe(1001);
+  });
+
+  it('an application restricted to some folders gets 403 naming any other folder it touches', async () => {
+    const s = uip.seed({ folders: ['Finance/AP', 'HR'], users: [{ UserName: 'a' }] });
+    uip.setApplicationFolders(['Finance']);
+    const au = uip.tenant().roleByName('Automation User').Id;
+    const assign = (folder: number): Promise<Reply> =>
+      c.orch('POST', `/odata/Folders/${A}.AssignUsers`, { assignments: { UserIds: [s.users.a], RolesPerFolder: [{ FolderId: folder, RoleIds: [au] }] } });
+    expect((await assign(s.folders['Finance/AP']!)).status).toBe(204);
+    const denied = await assign(s.folders.HR!);
+    expect(denied.status).toBe(403);
+    expect(denied.body.message).toContain("folder 'HR'");
+    expect((await c.orch('GET', '/odata/Users', undefined, { 'X-UIPATH-OrganizationUnitId': String(s.folders.HR) })).status).toBe(403);
+    expect((await c.orch('GET', `/odata/Folders/${A}.GetUsersForFolder(key=${s.folders.HR},includeInherited=false)`)).status).toBe(403);
+    expect((await c.orch('POST', '/odata/Folders', { DisplayName: 'Sub', ParentId: s.folders.HR })).status).toBe(403);
+    expect((await c.orch('DELETE', `/odata/Folders(${s.folders.HR})`)).status).toBe(403);
+    uip.setApplicationFolders('all');
+    expect((await assign(s.folders.HR!)).status).toBe(204);
+  });
+
   it('checks X-UIPATH-OrganizationUnitId names a folder of the tenant', async () => {
     expect((await c.orch('GET', '/odata/Users', undefined, { 'X-UIPATH-OrganizationUnitId': '1' })).status).toBe(200);
     expect((await c.orch('GET', '/odata/Users', undefined, { 'X-UIPATH-OrganizationUnitId': '999' })).status).toBe(400);
@@ -421,6 +447,19 @@ describe('Identity', () => {
     expect(uip.snapshot().robotAccounts).toEqual([]);
   });
 
+  it('refuses another partition: 404 in the path, 400 in a body; checks scopes per API', async () => {
+    const other = '00000000-0000-0000-0000-000000000001';
+    expect((await c.identity('GET', `/api/Group/${other}`)).status).toBe(404);
+    expect((await c.identity('POST', '/api/Group', { partitionGlobalId: other, name: 'g' })).status).toBe(400);
+    expect((await c.identity('POST', '/api/RobotAccount', { partitionGlobalId: other, name: 'r' })).status).toBe(400);
+    expect(uip.snapshot().groups.g).toBeUndefined();
+    await c.login('PM.User');
+    expect((await c.identity('GET', `/api/User/users/${org()}`)).status).toBe(200);
+    const denied = await c.identity('GET', `/api/Group/${org()}`);
+    expect(denied.status).toBe(403);
+    expect(denied.body).toMatchObject({ status: 403, title: expect.stringContaining('PM.Group') });
+  });
+
   it('answers at the org-scoped and the standalone Identity addresses too', async () => {
     expect((await c.raw('GET', `${uip.url}/${uip.organizationName}/identity_/api/Group/${org()}`)).status).toBe(200);
     expect((await c.raw('GET', `${uip.standaloneIdentityUrl}/api/Group/${org()}`)).status).toBe(200);
@@ -480,6 +519,26 @@ describe('control API: call log and faults', () => {
     expect((await c.orch('GET', '/odata/Users')).status).toBe(503);
     uip.faults.outage(false);
     expect((await c.orch('GET', '/odata/Users')).status).toBe(200);
+  });
+
+  it('rate-limits a path until cleared', async () => {
+    uip.faults.rateLimit({ calls: Infinity, match: '/odata/Roles' });
+    for (let i = 0; i < 3; i++) expect((await c.orch('GET', '/odata/Roles')).status).toBe(429);
+    expect((await c.orch('GET', '/odata/Users')).status).toBe(200);
+    uip.faults.clear();
+    expect((await c.orch('GET', '/odata/Roles')).status).toBe(200);
+  });
+
+  it('fails loudly when its own response breaks the vendor schema: 500, defects(), stop() rejects', async () => {
+    const tenant = uip.tenant();
+    const original = tenant.userDto.bind(tenant);
+    tenant.userDto = (u, expand) => ({ ...original(u, expand), Bogus: true });
+    uip.seed({ users: [{ UserName: 'a' }] });
+    const r = await c.orch('GET', '/odata/Users');
+    expect(r.status).toBe(500);
+    expect(uip.defects()).toEqual([expect.stringContaining("Users_Get: the double's 200 response does not match the document")]);
+    await expect(uip.stop()).rejects.toThrow(/invalid responses/);
+    uip = await startUiPathDouble(); // for afterEach
   });
 
   it('adds latency to every call', async () => {

@@ -84,6 +84,8 @@ export class UiPathDouble {
   private readonly schemas: SchemaSet;
   private readonly entityTypes = new Map<string, EntityType>();
   private readonly defectList: string[] = [];
+  /** Tenant name (lower case) → folder ids the application is assigned to; absent: every folder. */
+  private readonly applicationFolders = new Map<string, Set<number>>();
   private app?: FastifyInstance;
   private baseUrl = '';
 
@@ -277,7 +279,8 @@ export class UiPathDouble {
       const params = this.parameters(op, route.rest, query);
       const body = this.requestBody(op, req);
       const tenant = route.tenant ?? this.tenant();
-      this.checkFolderHeader(req, tenant);
+      const headerFolder = this.checkFolderHeader(req, tenant);
+      this.checkFolderAccess(op, params, body, tenant, headerFolder);
       const handler = HANDLERS[op.operationId];
       if (!handler) {
         throw new ApiError(501, ERROR_CODES.notImplemented, `The UiPath double does not implement ${op.operationId} (${method} ${op.template}).`);
@@ -393,13 +396,56 @@ export class UiPathDouble {
   }
 
   /** Folder-scoped calls name the folder in X-UIPATH-OrganizationUnitId: it must be a folder of the tenant. */
-  private checkFolderHeader(req: FastifyRequest, tenant: OrchestratorTenant): void {
+  private checkFolderHeader(req: FastifyRequest, tenant: OrchestratorTenant): number | undefined {
     const raw = req.headers['x-uipath-organizationunitid'];
-    if (raw === undefined) return;
+    if (raw === undefined) return undefined;
     if (typeof raw !== 'string' || !/^\d+$/.test(raw)) {
       throw new ApiError(400, ERROR_CODES.invalidRequest, `X-UIPATH-OrganizationUnitId must be a folder id, not '${String(raw)}'.`);
     }
     if (!tenant.folders.has(Number(raw))) throw new ApiError(400, 1100, `Folder does not exist or the user does not have access to the folder. (${raw})`);
+    return Number(raw);
+  }
+
+  /**
+   * UiPath: "the application must be assigned to every folder it manages". With
+   * setApplicationFolders() the application reaches only the folders given and their descendants;
+   * a call naming another folder (header, key, or FolderId in the body) answers 403.
+   */
+  private checkFolderAccess(op: Operation, params: Record<string, unknown>, body: unknown, tenant: OrchestratorTenant, headerFolder: number | undefined): void {
+    const allowed = this.applicationFolders.get(tenant.name.toLowerCase());
+    if (allowed === undefined) return;
+    const named: number[] = [];
+    if (headerFolder !== undefined) named.push(headerFolder);
+    if (op.operationId.startsWith('Folders_') && typeof params.key === 'number') named.push(params.key);
+    if (op.operationId === 'Folders_Post' && isRecord(body) && typeof body.ParentId === 'number') named.push(body.ParentId);
+    if (op.operationId === 'Folders_AssignUsers' && isRecord(body) && isRecord(body.assignments)) {
+      for (const rpf of (body.assignments.RolesPerFolder as { FolderId?: number }[] | undefined) ?? []) if (typeof rpf.FolderId === 'number') named.push(rpf.FolderId);
+    }
+    for (const id of named) {
+      const folder = tenant.folders.get(id);
+      if (!folder) continue; // the operation answers 404/400 for a folder that does not exist
+      if (!tenant.ancestry(folder).some((f) => allowed.has(f.Id))) {
+        throw new ApiError(403, ERROR_CODES.forbidden, `The external application is not assigned to folder '${tenant.path(folder)}' (id ${id}) or any of its parents.`);
+      }
+    }
+  }
+
+  /**
+   * Restricts the application to these folders (ids or paths) and their descendants in a tenant;
+   * 'all' (the default) lifts the restriction.
+   */
+  setApplicationFolders(folders: 'all' | (number | string)[], tenant?: string): void {
+    const t = this.tenant(tenant);
+    if (folders === 'all') {
+      this.applicationFolders.delete(t.name.toLowerCase());
+      return;
+    }
+    const ids = folders.map((f) => {
+      const folder = typeof f === 'number' ? t.folders.get(f) : t.folderByPath(f);
+      if (!folder) throw new Error(`setApplicationFolders: no folder ${f} in ${t.name}`);
+      return folder.Id;
+    });
+    this.applicationFolders.set(t.name.toLowerCase(), new Set(ids));
   }
 
   private token(req: FastifyRequest): HandlerResult {
