@@ -102,20 +102,62 @@ function singleOwner(current: TenantState, next: TenantState, out: Violation[]):
   }
 }
 
+/** `User/binding` pairs of a state where an inactive user holds owner or administrator explicitly. */
+function inactiveHolders(state: TenantState): Map<string, { user: Entry<'User'>; binding: Entry<'RoleBinding'> }> {
+  const out = new Map<string, { user: Entry<'User'>; binding: Entry<'RoleBinding'> }>();
+  for (const b of state.bindings.values()) {
+    if (!PROTECTED_HOLDER_ROLES.has(b.spec.roleRef.name)) continue;
+    for (const s of b.spec.subjects) {
+      const u = s.kind === 'User' ? state.users.get(s.name) : undefined;
+      if (u && !u.spec.active) out.set(`${u.name}\u0000${b.name}`, { user: u, binding: b });
+    }
+  }
+  return out;
+}
+
+/**
+ * Contract 4.4 and 4.6: judged on the resulting state, whatever the order of steps that leads
+ * there. A tenant never has an inactive owner, nor an inactive user holding administrator
+ * through an explicit binding: a user deactivated, created inactive, or made owner or
+ * administrator while inactive are the same broken state. Only what this plan brings is blamed
+ * (a store written before this rule keeps its past, and can still be changed elsewhere), on the
+ * object that changed: the user, else the binding.
+ */
 function protectedHolders(current: TenantState, next: TenantState, out: Violation[]): void {
   for (const before of current.users.values()) {
-    const after = next.users.get(before.name);
-    // Deactivation is a change from active; deletion is refused whatever the user's state, or
-    // the binding would pass to the next User created under that name.
-    if (after && (after.spec.active || !before.spec.active)) continue;
+    if (next.users.has(before.name)) continue;
+    // Deletion is refused whatever the user's state, or the binding would pass to the next User
+    // created under that name.
     const holding = [...next.bindings.values()].find(
       (b) => PROTECTED_HOLDER_ROLES.has(b.spec.roleRef.name) && b.spec.subjects.some((s) => s.kind === 'User' && s.name === before.name),
     );
     if (!holding) continue;
     out.push({
       tenant: next.tenant, kind: 'User', name: before.name, rule: 'ProtectedHolder',
-      message: `cannot be ${after ? 'deactivated' : 'deleted'}: holds ${holding.spec.roleRef.name} through the explicit RoleBinding ${next.tenant}/${holding.name}; remove the binding first`,
+      message: `cannot be deleted: holds ${holding.spec.roleRef.name} through the explicit RoleBinding ${next.tenant}/${holding.name}; remove the binding first`,
     });
+  }
+  const already = inactiveHolders(current);
+  const blamed = new Set<string>();
+  for (const [key, { user, binding }] of inactiveHolders(next)) {
+    if (already.has(key)) continue;
+    const role = binding.spec.roleRef.name;
+    const was = current.users.get(user.name);
+    if (changed(current, next, user) && !(was && !was.spec.active)) {
+      if (blamed.has(`User/${user.name}`)) continue;
+      blamed.add(`User/${user.name}`);
+      out.push({
+        tenant: next.tenant, kind: 'User', name: user.name, rule: 'ProtectedHolder',
+        message: `cannot be ${was ? 'deactivated' : 'created inactive'}: holds ${role} through the explicit RoleBinding ${next.tenant}/${binding.name}; remove the binding first`,
+      });
+    } else {
+      if (blamed.has(`RoleBinding/${binding.name}`)) continue;
+      blamed.add(`RoleBinding/${binding.name}`);
+      out.push({
+        tenant: next.tenant, kind: 'RoleBinding', name: binding.name, rule: 'InactiveHolder',
+        message: `User ${next.tenant}/${user.name} is inactive: ${role === OWNER_ROLE ? 'an inactive user cannot be the owner' : `an inactive user cannot hold ${role}`}; activate the user first`,
+      });
+    }
   }
 }
 

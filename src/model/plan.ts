@@ -60,23 +60,67 @@ function protectedViolation(tenant: string, kind: Kind, name: string, verb: 'cha
   };
 }
 
+/** The prefix of the administrator bindings an ownership transfer leaves (contract 4.3, 4.7). */
+export const FORMER_OWNER_PREFIX = 'former-owner-';
+
+/** The name of the binding a transfer leaves `user`: reserved, store-created. */
+export function formerOwnerBindingName(user: string): string {
+  return `${FORMER_OWNER_PREFIX}${user}`.slice(0, 253);
+}
+
+/** The binding a transfer leaves `user`, exactly: administrator, the single subject User `user`, nothing else. */
+export function formerOwnerBinding(user: string, origin: Entry['origin'] = 'system'): Entry<'RoleBinding'> {
+  return {
+    kind: 'RoleBinding', name: formerOwnerBindingName(user), origin,
+    spec: { roleRef: { name: ADMINISTRATOR_ROLE }, subjects: [{ kind: 'User', name: user }] },
+  };
+}
+
+/** True when `b` is exactly what the store creates under its name (so a document may adopt it). */
+export function isFormerOwnerBinding(b: Entry<'RoleBinding'>): boolean {
+  const only = b.spec.subjects.length === 1 ? b.spec.subjects[0]! : undefined;
+  return only?.kind === 'User' && b.name === formerOwnerBindingName(only.name) && sameSpec(b.spec, formerOwnerBinding(only.name).spec);
+}
+
+/**
+ * Contract 4.7: `former-owner-*` names are the store's. A document may state one only exactly as
+ * the store creates it, which adopts it (it becomes an ordinary binding, which deleting or
+ * pruning then removes: how a former owner is offboarded). Anything else would squat the name
+ * and leave the next former owner with nothing.
+ */
+function reservedNameViolation(tenant: string, doc: AnyEntry): Violation | undefined {
+  if (doc.kind !== 'RoleBinding' || !doc.name.startsWith(FORMER_OWNER_PREFIX) || isFormerOwnerBinding(doc as Entry<'RoleBinding'>)) return undefined;
+  const who = doc.name.slice(FORMER_OWNER_PREFIX.length);
+  return {
+    tenant, kind: 'RoleBinding', name: doc.name, rule: 'ReservedName',
+    message: `the name ${doc.name} is reserved for the administrator binding an ownership transfer leaves User ${who}: ` +
+      `a document may only state it exactly (roleRef ${ADMINISTRATOR_ROLE}, the single subject User ${who}, nothing else), which adopts it; choose another name`,
+  };
+}
+
 /** Contract 4.3: the former owner of a transferred tenant keeps `administrator`. */
-function transferOwnership(current: TenantState, next: TenantState): void {
+function transferOwnership(current: TenantState, next: TenantState): Violation | undefined {
   const ownerOf = (s: TenantState) =>
     [...s.bindings.values()].filter((b) => b.spec.roleRef.name === OWNER_ROLE).flatMap((b) => b.spec.subjects.filter((x) => x.kind === 'User').map((x) => x.name));
   const before = ownerOf(current);
   const after = ownerOf(next);
-  if (before.length !== 1 || after.length === 0) return;
+  if (before.length !== 1 || after.length === 0) return undefined;
   const former = before[0]!;
   // A former owner deleted or deactivated in the same plan is leaving: nothing to keep.
-  if (after.includes(former) || !next.users.get(former)?.spec.active) return;
-  const name = `former-owner-${former}`.slice(0, 253);
-  if (next.bindings.has(name)) return;
-  const binding: Entry<'RoleBinding'> = {
-    kind: 'RoleBinding', name, origin: 'system',
-    spec: { roleRef: { name: ADMINISTRATOR_ROLE }, subjects: [{ kind: 'User', name: former }] },
+  if (after.includes(former) || !next.users.get(former)?.spec.active) return undefined;
+  const kept = formerOwnerBinding(former);
+  const there = next.bindings.get(kept.name);
+  if (!there) {
+    next.bindings.set(kept.name, kept);
+    return undefined;
+  }
+  if (isFormerOwnerBinding(there)) return undefined; // stated by a document (adopted) or left by an earlier transfer
+  // Only a store written before names were reserved can hold something else there.
+  return {
+    tenant: next.tenant, kind: 'RoleBinding', name: kept.name, rule: 'ReservedName',
+    message: `ownership transfer refused: it must leave User ${former} administrator through RoleBinding ${next.tenant}/${kept.name}, ` +
+      `but a binding of that name grants ${there.spec.roleRef.name} to something else; rename or delete it first`,
   };
-  next.bindings.set(name, binding);
 }
 
 /**
@@ -132,6 +176,11 @@ export function planTenant(current: TenantState | undefined, desired: DesiredSta
       if (!sameSpec(builtIn.spec, doc.spec)) violations.push(protectedViolation(tenant, doc.kind, doc.name, 'changed'));
       continue;
     }
+    const reserved = reservedNameViolation(tenant, doc);
+    if (reserved) {
+      violations.push(reserved);
+      continue;
+    }
     putEntry(next, { ...doc, origin: 'user' } as AnyEntry);
   }
 
@@ -151,7 +200,8 @@ export function planTenant(current: TenantState | undefined, desired: DesiredSta
     }
   }
 
-  transferOwnership(base, next);
+  const transfer = transferOwnership(base, next);
+  if (transfer) violations.push(transfer);
   violations.push(...checkInvariants(base, next));
 
   const changes = diff(base, next);

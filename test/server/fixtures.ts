@@ -22,7 +22,7 @@ export function financeEntries(): AnyEntry[] {
     role('auditor', 'Tenant', [['Audit', ['View']]]),
     bind('ann-admin', 'administrator', ['u:ann']),
     bind('ops-auto', 'automation-user', ['g:ops'], { folder: 'Finance' }),
-    bind('cy-admin', 'administrator', ['u:cy']),
+    bind('cy-analyst', 'analyst', ['u:cy']),
     bind('dee-audit', 'auditor', ['u:dee'], { environment: 'prod' }),
     bind('dee-invoice', 'folder-administrator', ['u:dee'], { folder: 'Finance/Invoices', resources: [{ kind: 'Process', name: 'invoice-bot' }] }),
   ];

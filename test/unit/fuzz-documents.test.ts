@@ -285,7 +285,8 @@ const QUERIES: { permission: string; folder?: string }[] = [
 
 const arbBindingEntry = fc
   .record({
-    role: fc.constantFrom('administrator', 'analyst', 'automation-user', 'folder-viewer', 'p-tenant', 'p-folder', 'missing-role'),
+    // Not administrator: users here may be inactive, and an inactive administrator is refused (contract 4.6).
+    role: fc.constantFrom('developer', 'analyst', 'automation-user', 'folder-viewer', 'p-tenant', 'p-folder', 'missing-role'),
     subjects: fc.uniqueArray(fc.constantFrom(...P_USERS.map((u) => `user:${u}`), ...P_GROUPS.map((g) => `group:${g}`), 'group:global'), { minLength: 1, maxLength: 3 }),
     folder: fc.constantFrom(...P_FOLDERS),
     expiresAt: fc.option(fc.constantFrom('2025-01-01T00:00:00Z', '2027-01-01T00:00:00Z'), { nil: undefined, freq: 3 }),
