@@ -148,7 +148,7 @@ function protectedHolders(current: TenantState, next: TenantState, out: Violatio
       blamed.add(`User/${user.name}`);
       out.push({
         tenant: next.tenant, kind: 'User', name: user.name, rule: 'ProtectedHolder',
-        message: `cannot be ${was ? 'deactivated' : 'created inactive'}: holds ${role} through the explicit RoleBinding ${next.tenant}/${binding.name}; remove the binding first`,
+        message: `cannot be ${was ? 'deactivated' : 'inactive'}: holds ${role} through the explicit RoleBinding ${next.tenant}/${binding.name}; remove the binding first`,
       });
     } else {
       if (blamed.has(`RoleBinding/${binding.name}`)) continue;

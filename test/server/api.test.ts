@@ -86,8 +86,8 @@ describe('POST /v1/check', () => {
     ['a permission without action', { tenant: TENANT, user: 'ann', permission: 'Jobs' }, /unknown permission/],
     ['a folder resource without folder', { tenant: TENANT, user: 'ann', permission: 'Jobs.Create' }, /must name a folder/],
     ['a tenant resource with a folder', { tenant: TENANT, user: 'ann', permission: 'Users.View', folder: 'A' }, /must not name a folder/],
-    ['a folder deeper than 7 levels', { tenant: TENANT, user: 'ann', permission: 'Jobs.View', folder: 'a/b/c/d/e/f/g/h' }, /invalid folder path/],
-    ['an empty folder segment', { tenant: TENANT, user: 'ann', permission: 'Jobs.View', folder: 'a//b' }, /invalid folder path/],
+    ['a folder deeper than 7 levels', { tenant: TENANT, user: 'ann', permission: 'Jobs.View', folder: 'a/b/c/d/e/f/g/h' }, /invalid folder: /],
+    ['an empty folder segment', { tenant: TENANT, user: 'ann', permission: 'Jobs.View', folder: 'a//b' }, /invalid folder: /],
     ['a resource without kind', { tenant: TENANT, user: 'ann', permission: 'Jobs.View', folder: 'A', resource: 'invoice-bot' }, /invalid resource/],
     ['a prototype-poisoning body', '{"__proto__": {"allowed": true}, "tenant": "finance", "user": "ann", "permission": "Users.View"}', /JSON/],
   ];

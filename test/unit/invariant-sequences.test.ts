@@ -166,7 +166,7 @@ describe('each route of issue 13 item 2, and the squatted name of item 3, refuse
   test('an administrator binding together with an inactive user, in one apply', () => {
     const p = plan(undefined, [user('bob', { active: false }), binding('bob-admin', 'administrator', ['bob'])]);
     expect(refusals(p)).toEqual(['ProtectedHolder User/bob']);
-    expect(p.violations[0]!.message).toBe('cannot be created inactive: holds administrator through the explicit RoleBinding finance/bob-admin; remove the binding first');
+    expect(p.violations[0]!.message).toBe('cannot be inactive: holds administrator through the explicit RoleBinding finance/bob-admin; remove the binding first');
   });
 
   test('an administrator binding naming a user who is already inactive', () => {
