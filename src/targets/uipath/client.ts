@@ -321,14 +321,18 @@ export class UiPathClient {
     });
   }
 
-  /** Every item of an OData collection, page by page (`$top`/`$skip`). */
+  /**
+   * Every item of an OData collection, page by page (`$top`/`$skip`). A server that pages on its
+   * own (a shorter page with `@odata.nextLink`) is followed from where its page ended.
+   */
   async odataAll<T>(path: string, query: Record<string, string> = {}, headers?: Record<string, string>): Promise<T[]> {
     const out: T[] = [];
-    for (let skip = 0; ; skip += this.opts.pageSize) {
-      const page = await this.request<{ value?: T[] }>('orchestrator', 'GET', path, { query: { ...query, $top: this.opts.pageSize, $skip: skip }, ...(headers ? { headers } : {}) });
+    for (let skip = 0; ; ) {
+      const page = await this.request<{ value?: T[]; '@odata.nextLink'?: string }>('orchestrator', 'GET', path, { query: { ...query, $top: this.opts.pageSize, $skip: skip }, ...(headers ? { headers } : {}) });
       const items = page?.value ?? [];
       out.push(...items);
-      if (items.length < this.opts.pageSize) return out;
+      skip += items.length;
+      if (items.length === 0 || (items.length < this.opts.pageSize && !page?.['@odata.nextLink'])) return out;
     }
   }
 
