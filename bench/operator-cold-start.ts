@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { startOperator } from '../src/operator/main.js';
+import { startOperator } from '../src/operator/manager.js';
 import { patchStatus } from '../src/k8s/client.js';
 import { assetsDir, startControlPlane } from '../test/support/control-plane.js';
 import { PLURAL, createBulk, listReadiness, pool } from '../test/support/bulk.js';

@@ -18,7 +18,7 @@ export interface TenantStateSource {
   terminating(namespace: string): boolean;
 }
 
-/** The part of the operator's ClusterCache (src/operator/main.ts) the webhook reads. */
+/** The part of the operator's ClusterCache (src/operator/cluster.ts) the webhook reads. */
 export interface CacheLike {
   readonly informers: Record<Kind, { list(namespace?: string): AccessResource[] }>;
   readonly namespaces: { get(namespace: string | undefined, name: string): V1Namespace | undefined };

@@ -26,7 +26,7 @@ import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import pino from 'pino';
 import { toEntry, type AccessResource } from '../../src/api/v1alpha1/resource.js';
 import { allEntries, sameSpec } from '../../src/model/tenant.js';
-import { startOperator, type OperatorHandle } from '../../src/operator/main.js';
+import { startOperator, type OperatorHandle } from '../../src/operator/manager.js';
 import { createBulk, PLURAL, type BulkKind } from '../support/bulk.js';
 import { assetsDir, startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { eventually, installCrds, kubeConfigOf } from '../support/kube.js';
@@ -240,7 +240,7 @@ suite('fault: API server restart and watch expiry', () => {
     });
     operator = await startOperator({
       kubeconfig: operatorKc, store: storeDir, log: pino({ level: 'info' }, sink), healthPort: 0, concurrency: 8,
-      leaseNamespace: 'default', leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500,
+      leaderElection: true, leaseNamespace: 'default', leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500,
     });
     await operator.whenRunning();
     await createBulk(kc, { prefix: 'apis', tenants: 2, total: 200 });

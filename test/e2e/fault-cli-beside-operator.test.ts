@@ -21,7 +21,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { allEntries, canonicalJson } from '../../src/model/tenant.js';
 import type { AnyEntry } from '../../src/model/types.js';
-import { startOperator, type OperatorHandle } from '../../src/operator/main.js';
+import { startOperator, type OperatorHandle } from '../../src/operator/manager.js';
 import type { AccessStore, AuditRecord } from '../../src/store/store.js';
 import { rpa } from '../cli/helpers.js';
 import { assetsDir, startControlPlane, type ControlPlane } from '../support/control-plane.js';

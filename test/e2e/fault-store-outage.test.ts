@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { allEntries } from '../../src/model/tenant.js';
-import { startOperator, type OperatorHandle } from '../../src/operator/main.js';
+import { startOperator, type OperatorHandle } from '../../src/operator/manager.js';
 import { openStore } from '../../src/store/open.js';
 import { createBulk, listReadiness, type BulkObject } from '../support/bulk.js';
 import { assetsDir, startControlPlane, type ControlPlane } from '../support/control-plane.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { TenantIndex } from '../../src/model/engine.js';
-import { startOperator, type OperatorHandle } from '../../src/operator/main.js';
+import { startOperator, type OperatorHandle } from '../../src/operator/manager.js';
 import { openStore } from '../../src/store/open.js';
 import { assetsDir, startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { eventsFor, eventually, getResource, installCrds, kubeConfigOf, kubectl, ready } from '../support/kube.js';
@@ -32,7 +32,7 @@ suite('operator on a real API server', () => {
 
   const start = () =>
     startOperator({
-      kubeconfig: kc, store: storeUrl, log, healthPort: 0, concurrency: 4,
+      kubeconfig: kc, store: storeUrl, log, healthPort: 0, concurrency: 4, leaderElection: true,
       leaseNamespace: 'default', leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500,
       driftPeriodMs: 2_000,
     });

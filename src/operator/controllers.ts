@@ -1,0 +1,152 @@
+/**
+ * The leader's part: the object controller and the tenant controller, each with its own work
+ * queue and its own metric labels (`controller="object"` / `"tenant"`), fed by the informer
+ * caches that every replica keeps (./cluster.ts).
+ */
+import type { KubeConfig, KubernetesObject, V1Namespace } from '@kubernetes/client-node';
+import { KINDS, LABEL_TENANT, type Kind } from '../model/catalog.js';
+import type { Logger } from '../log.js';
+import type { AccessStore } from '../store/store.js';
+import { EventRecorder } from '../k8s/events.js';
+import { reconcileObserver, workQueueObserver, type RuntimeMetrics } from '../k8s/metrics.js';
+import { WorkQueue, reconcileWorker, type ReconcileResult } from '../k8s/workqueue.js';
+import { objectKey } from '../api/v1alpha1/resource.js';
+import { ReconcileCore, StoreUnavailableError } from '../controllers/core.js';
+import { ObjectReconciler } from '../controllers/object-controller.js';
+import { TenantReconciler } from '../controllers/tenant-controller.js';
+import { KubeCluster, type CachedResource, type ClusterCache } from './cluster.js';
+import { isPaused, worthReconciling } from './predicates.js';
+
+/** Metric labels (`controller`, workqueue `name`) of the two controllers. */
+export const OBJECT_CONTROLLER = 'object';
+export const TENANT_CONTROLLER = 'tenant';
+
+const STORE_PROBE_MS = 1_000;
+
+export interface ControllersOptions {
+  /** Keys reconciled in parallel, by each controller. */
+  concurrency: number;
+  driftPeriodMs?: number;
+}
+
+export class Controllers {
+  readonly objects: WorkQueue;
+  readonly tenants: WorkQueue;
+  private readonly events: EventRecorder;
+  private readonly knownTenants = new Set<string>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private readonly objectWorker: ReturnType<typeof reconcileWorker>;
+  private readonly tenantWorker: ReturnType<typeof reconcileWorker>;
+  private storeProbe: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly cache: ClusterCache,
+    private readonly store: AccessStore,
+    private readonly log: Logger,
+    metrics: RuntimeMetrics,
+    opts: ControllersOptions,
+  ) {
+    const onError = (key: string, err: unknown) => log.error({ key, err }, 'reconcile worker failed');
+    this.objects = new WorkQueue({ name: OBJECT_CONTROLLER, concurrency: opts.concurrency, observer: workQueueObserver(metrics, OBJECT_CONTROLLER), onError });
+    this.tenants = new WorkQueue({ name: TENANT_CONTROLLER, concurrency: opts.concurrency, observer: workQueueObserver(metrics, TENANT_CONTROLLER), onError });
+    this.events = new EventRecorder({ kc, log: log.child({ component: 'events' }) });
+    const core = new ReconcileCore({
+      store,
+      cluster: new KubeCluster(kc, cache.informers),
+      events: { record: (obj, type, reason, action, note) => this.events.record(obj as unknown as KubernetesObject, type, reason, action, note) },
+      log: log.child({ component: 'reconciler' }),
+      queues: {
+        enqueueObject: (key, delayMs) => (delayMs ? this.objects.addAfter(key, delayMs) : this.objects.add(key)),
+        enqueueTenant: (namespace, delayMs) => (delayMs ? this.tenants.addAfter(namespace, delayMs) : this.tenants.add(namespace)),
+      },
+    });
+    const objectReconciler = new ObjectReconciler(core, { isPaused });
+    const tenantReconciler = new TenantReconciler(core, { driftPeriodMs: opts.driftPeriodMs });
+    this.objectWorker = this.worker(this.objects, OBJECT_CONTROLLER, metrics, (key) => objectReconciler.reconcile(key));
+    this.tenantWorker = this.worker(this.tenants, TENANT_CONTROLLER, metrics, (namespace) => tenantReconciler.reconcile(namespace));
+  }
+
+  private worker(queue: WorkQueue, controller: string, metrics: RuntimeMetrics, reconcile: (key: string) => Promise<ReconcileResult>) {
+    const observe = reconcileObserver(metrics, controller);
+    return reconcileWorker(queue, reconcile, {
+      onResult: (key, outcome, seconds, err) => {
+        observe(key, outcome, seconds, err);
+        if (err) this.log.warn({ controller, key, err: err instanceof Error ? err.message : String(err) }, 'reconcile failed; will retry with backoff');
+        if (err instanceof StoreUnavailableError) this.watchStoreRecovery();
+      },
+    });
+  }
+
+  /** Keys waiting or in flight in either queue (requeues after a delay do not count). */
+  busy(): boolean {
+    return [this.objects, this.tenants].some((q) => q.depth > 0 || q.inFlight > 0);
+  }
+
+  /**
+   * While the store is down every object backs off on its own, up to a minute. Rather than wait
+   * that out, ask the store once a second whether it answers and, when it does, retry at once
+   * every key that failed meanwhile.
+   */
+  private watchStoreRecovery(): void {
+    if (this.storeProbe || this.objects.isShuttingDown()) return;
+    let probing = false;
+    this.storeProbe = setInterval(() => {
+      if (probing) return;
+      probing = true;
+      this.store.revisions().then(
+        () => {
+          clearInterval(this.storeProbe);
+          this.storeProbe = undefined;
+          const n = this.objects.retryFailedNow() + this.tenants.retryFailedNow();
+          this.log.info({ retried: n }, 'the access store answers again; retrying the objects that failed meanwhile');
+        },
+        () => undefined,
+      ).finally(() => (probing = false));
+    }, STORE_PROBE_MS);
+    this.storeProbe.unref?.();
+  }
+
+  /** A namespace becomes a tenant when any of our kinds appears in it (or it is labelled). */
+  private noteTenant(namespace: string): void {
+    if (this.knownTenants.has(namespace)) return;
+    this.knownTenants.add(namespace);
+    this.tenants.add(namespace);
+  }
+
+  /** Subscribes to the caches (which replay what they hold) and starts the workers once synced. */
+  async start(signal: AbortSignal): Promise<boolean> {
+    for (const kind of KINDS) {
+      const informer = this.cache.informers[kind];
+      for (const obj of informer.list()) this.enqueueObject(kind, obj);
+      this.unsubscribe.push(
+        informer.on((event, obj, old) => {
+          if (event === 'update' && !worthReconciling(obj, old)) return;
+          this.enqueueObject(kind, obj);
+        }),
+      );
+    }
+    const onNamespace = (ns: V1Namespace) => {
+      if (ns.metadata?.labels?.[LABEL_TENANT] === 'true') this.noteTenant(ns.metadata.name!);
+    };
+    for (const ns of this.cache.namespaces.list()) onNamespace(ns);
+    this.unsubscribe.push(this.cache.namespaces.on((event, ns) => event !== 'delete' && onNamespace(ns)));
+    if (!(await this.cache.waitForSync(signal)) || signal.aborted) return false;
+    this.log.info({ tenants: [...this.knownTenants] }, 'caches synced; starting workers');
+    this.tenants.start(this.tenantWorker);
+    this.objects.start(this.objectWorker);
+    return true;
+  }
+
+  private enqueueObject(kind: Kind, obj: CachedResource): void {
+    this.noteTenant(obj.metadata.namespace);
+    this.objects.add(objectKey(kind, obj.metadata.namespace, obj.metadata.name));
+  }
+
+  async stop(): Promise<void> {
+    for (const u of this.unsubscribe.splice(0)) u();
+    clearInterval(this.storeProbe);
+    await Promise.all([this.objects.shutDown(), this.tenants.shutDown()]);
+    await this.events.close();
+  }
+}

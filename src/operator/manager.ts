@@ -1,0 +1,153 @@
+/**
+ * The operator as a library (the `operator` command, tests and benchmarks start it): informers
+ * for the four kinds and for namespaces on every replica (the admission webhook judges requests
+ * against them); the controllers (./controllers.ts) only on the leader of a Lease, so replicas can
+ * run side by side; losing the lease stops them.
+ */
+import os from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createLogger, type Logger } from '../log.js';
+import { loadKubeConfig } from '../k8s/client.js';
+import { HealthServer } from '../k8s/health.js';
+import { LeaderElector } from '../k8s/leader.js';
+import { createRuntimeMetrics, leaderObserver } from '../k8s/metrics.js';
+import { openStore } from '../store/open.js';
+import type { AccessStore } from '../store/store.js';
+import { startWebhook, type WebhookHandle, type WebhookOptions } from '../webhook/server.js';
+import { ClusterCache } from './cluster.js';
+import { Controllers } from './controllers.js';
+
+
+export interface OperatorOptions {
+  /** Store URL or embedded-store path; default: $RPA_ACCESS_STORE, else ./.rpa-access/. */
+  store?: string;
+  kubeconfig?: KubeConfig;
+  log?: Logger;
+  /** Health, readiness and metrics port; 0 picks a free one. Default 8081. */
+  healthPort?: number;
+  /** A separate port for /metrics (the Deployment's 8080); by default metrics share the health port. */
+  metricsPort?: number;
+  /** Keys reconciled in parallel by each controller; default 8. */
+  concurrency?: number;
+  /** Run the controllers only while holding the Lease (several replicas); otherwise at once. */
+  leaderElection: boolean;
+  leaseNamespace?: string;
+  leaseName?: string;
+  identity?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  driftPeriodMs?: number;
+  /** Informer relist period; default 10 min. */
+  resyncPeriodMs?: number;
+  /** Serve the validating admission webhook (src/webhook) from this replica's caches. */
+  webhook?: WebhookOptions;
+}
+
+export interface OperatorHandle {
+  readonly healthPort: number;
+  readonly store: AccessStore;
+  readonly cache: ClusterCache;
+  /** The admission webhook, when started with the `webhook` option. */
+  readonly webhook?: WebhookHandle;
+  isLeader(): boolean;
+  /** Resolves when the controllers run with synced caches (on the leader). */
+  whenRunning(): Promise<void>;
+  /** Waits until the work queue is empty (for tests and benchmarks). */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startOperator(opts: OperatorOptions): Promise<OperatorHandle> {
+  const log = opts.log ?? createLogger({ name: 'operator' });
+  const kc = opts.kubeconfig ?? loadKubeConfig();
+  const store = await openStore(opts.store);
+  log.info({ store: store.description }, 'store opened');
+  const metrics = createRuntimeMetrics();
+  const health = new HealthServer({ port: opts.healthPort ?? 8081, registry: metrics.registry, log });
+  const cache = new ClusterCache(kc, log, opts.resyncPeriodMs);
+  cache.start();
+  // Every replica serves admission from its own cache, leader or not.
+  let webhook: WebhookHandle | undefined;
+  if (opts.webhook) {
+    try {
+      webhook = await startWebhook({ ...opts.webhook, kc, cache, log: log.child({ component: 'webhook' }) });
+    } catch (err) {
+      await cache.stop();
+      await store.close();
+      throw err;
+    }
+  }
+  let controllers: Controllers | undefined;
+  let running: () => void = () => undefined;
+  const runningPromise = new Promise<void>((resolve) => (running = resolve));
+
+  health.addReadyCheck('store', () => store.revisions());
+  health.addReadyCheck('caches', () => {
+    // Every replica serves the webhook from its caches: ready once they are synced.
+    if (!cache.synced()) throw new Error('informer caches not synced');
+  });
+  const healthPort = await health.listen();
+  const metricsServer = opts.metricsPort !== undefined && opts.metricsPort !== opts.healthPort
+    ? new HealthServer({ port: opts.metricsPort, registry: metrics.registry, log })
+    : undefined;
+  await metricsServer?.listen();
+
+  const lead = async (signal: AbortSignal) => {
+    controllers = new Controllers(kc, cache, store, log, metrics, { concurrency: opts.concurrency ?? 8, driftPeriodMs: opts.driftPeriodMs });
+    if (await controllers.start(signal)) running();
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    const c = controllers;
+    controllers = undefined;
+    await c.stop();
+  };
+
+  let elector: LeaderElector | undefined;
+  const stopSelf = new AbortController();
+  let leaderless: Promise<void> | undefined;
+  if (opts.leaderElection) {
+    elector = new LeaderElector({
+      kc,
+      namespace: opts.leaseNamespace ?? process.env.POD_NAMESPACE ?? 'default',
+      name: opts.leaseName ?? 'rpa-access-operator',
+      identity: opts.identity ?? `${os.hostname()}_${randomUUID()}`,
+      leaseDurationMs: opts.leaseDurationMs,
+      renewDeadlineMs: opts.renewDeadlineMs,
+      retryPeriodMs: opts.retryPeriodMs,
+      onStartedLeading: lead,
+      onLeadingChange: leaderObserver(metrics, 'rpa-access'),
+      onNewLeader: (identity) => log.info({ leader: identity }, 'leader observed'),
+      log: log.child({ component: 'leader' }),
+    });
+    void elector.run();
+  } else {
+    leaderless = lead(stopSelf.signal);
+  }
+
+  return {
+    healthPort,
+    store,
+    cache,
+    webhook,
+    isLeader: () => (elector ? elector.isLeader() : true),
+    whenRunning: () => runningPromise,
+    async idle() {
+      // Quiet for a moment: no key waiting, none in flight (requeues after a delay do not count).
+      for (let quiet = 0; quiet < 3; ) {
+        await new Promise((r) => setTimeout(r, 50));
+        quiet = controllers && !controllers.busy() ? quiet + 1 : 0;
+      }
+    },
+    async stop() {
+      stopSelf.abort();
+      await elector?.stop();
+      await leaderless;
+      await webhook?.close();
+      await cache.stop();
+      await health.close();
+      await metricsServer?.close();
+      await store.close();
+    },
+  };
+}
