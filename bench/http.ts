@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { start } from '../src/server/main.js';
+import { createLogger } from '../src/log.js';
 import { openStore } from '../src/store/open.js';
 import { generateChecks, generateTenant } from './lib/data.js';
 import { fmtBytes, fmtCount, machineInfo, machineLine, markdownTable, percentiles } from './lib/stats.js';
@@ -42,7 +43,7 @@ const P99_BUDGET_MS = Number(args['p99-budget']);
 
 if (args.child) {
   // The server side: `serve --auth none` on a free loopback port; prints its URL once loaded.
-  const server = await start({ store: args.store!, port: 0, host: '127.0.0.1', auth: 'none', logLevel: 'error' });
+  const server = await start({ store: args.store!, port: 0, host: '127.0.0.1', auth: 'none' }, { logger: createLogger({ level: 'error', name: 'serve' }) });
   await server.loaded;
   process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
   process.once('SIGTERM', () => void server.close().then(() => process.exit(0)));

@@ -1,7 +1,9 @@
 /**
  * The commands, their options and help. Each command's implementation is imported only when it
- * runs: `validate` never loads the database drivers, `check` never loads the schema compiler,
- * and `--help` loads neither (start-up time matters for a command line).
+ * runs (typed: the import paths are static): `validate` never loads the database drivers, `check`
+ * never loads the schema compiler, `--help` loads neither, and only `operator` loads the
+ * Kubernetes client (start-up time matters for a command line). `operator` and `serve` take their
+ * option types and defaults from src/operator/options.ts and src/server/options.ts.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { ApplyCommandOptions } from './apply.js';
@@ -10,6 +12,8 @@ import type { CliContext } from './context.js';
 import type { DocumentOptions } from './documents.js';
 import type { PermissionsCommandOptions } from './permissions.js';
 import type { ImportCommandOptions, SyncCommandOptions } from './target.js';
+import { OPERATOR_DEFAULTS, type OperatorCommandOptions } from '../operator/options.js';
+import { AUTH_MODES, SERVE_DEFAULTS, type ServeCommandOptions } from '../server/options.js';
 
 /**
  * A Command whose required options are checked just before the action, not by commander's own
@@ -193,20 +197,18 @@ export function registerCommands(program: Command, run: Runner): void {
       'Run the operator: watch the rpa-access custom resources of the cluster of the current kubeconfig (or the in-cluster service account), ' +
         'reconcile them into the access store and report their status, and serve the validating admission webhook. Runs until SIGTERM or SIGINT.',
     )
-    .option('--leader-elect', 'run the workers only while holding the Lease (for several replicas)')
+    .option('--leader-elect', 'run the workers only while holding the Lease (for several replicas)', OPERATOR_DEFAULTS.leaderElect)
     .option('--lease-namespace <namespace>', 'namespace of the leader-election Lease (default: the pod\'s namespace)')
     .addOption(
       new Option('--lease-duration <duration>', 'how long a standby waits before taking over from a leader that stopped renewing, e.g. 15s (default); the renew deadline and retry period scale with it (2/3 and 2/15 of it, as client-go\'s 15s/10s/2s)').argParser(duration),
     )
-    .addOption(new Option('--health-port <port>', '/healthz, /readyz (and /metrics unless --metrics-port) port; 0 picks a free one (default: 8081)').argParser(port))
+    .addOption(new Option('--health-port <port>', '/healthz, /readyz (and /metrics unless --metrics-port) port; 0 picks a free one').argParser(port).default(OPERATOR_DEFAULTS.healthPort))
     .addOption(new Option('--metrics-port <port>', 'a separate port for /metrics').argParser(port))
     .addOption(new Option('--webhook-port <port>', 'admission webhook HTTPS port').argParser(port))
     .option('--webhook-cert-dir <dir>', 'directory of the webhook serving certificate (tls.crt, tls.key)')
-    .addOption(new Option('--concurrency <n>', 'objects reconciled in parallel (default: 8)').argParser(positive))
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(async (options: Record<string, unknown>, cmd: Command) =>
-      run(cmd, async (ctx) => (await import('./delegate.js')).delegate(ctx, 'operator', options, cmd.args)),
+    .addOption(new Option('--concurrency <n>', 'objects reconciled in parallel').argParser(positive).default(OPERATOR_DEFAULTS.concurrency))
+    .action(async (options: OperatorCommandOptions, cmd: Command) =>
+      run(cmd, async (ctx) => (await import('../operator/main.js')).runOperator(options, ctx)),
     );
 
   program
@@ -216,17 +218,13 @@ export function registerCommands(program: Command, run: Runner): void {
       'Run the decision HTTP API: POST /v1/check, GET /v1/tenants/{tenant}/users/{user}/permissions, GET /v1/tenants/{tenant}/who, ' +
         '/healthz, /readyz, /metrics. Callers present a bearer token, verified by a Kubernetes TokenReview or against a token file. Runs until SIGTERM or SIGINT.',
     )
-    .addOption(new Option('--port <port>', 'port to listen on').argParser(port).default(8080))
-    .addOption(new Option('--host <address>', 'address to listen on').default('0.0.0.0'))
+    .addOption(new Option('--port <port>', 'port to listen on').argParser(port).default(SERVE_DEFAULTS.port))
+    .addOption(new Option('--host <address>', 'address to listen on').default(SERVE_DEFAULTS.host))
     .addOption(
-      new Option('--auth <mode>', 'how callers are authenticated (default: token with --token-file, else tokenreview); none must be asked for explicitly').choices([
-        'tokenreview', 'token', 'none',
-      ]),
+      new Option('--auth <mode>', 'how callers are authenticated (default: token with --token-file, else tokenreview); none must be asked for explicitly').choices(AUTH_MODES),
     )
     .option('--token-file <path>', 'file of accepted bearer tokens, one per line (with --auth token; reloaded on SIGHUP)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(async (options: Record<string, unknown>, cmd: Command) =>
-      run(cmd, async (ctx) => (await import('./delegate.js')).delegate(ctx, 'serve', options, cmd.args)),
+    .action(async (options: ServeCommandOptions, cmd: Command) =>
+      run(cmd, async (ctx) => (await import('../server/main.js')).runServe(options, ctx)),
     );
 }

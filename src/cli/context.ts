@@ -7,9 +7,7 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { createLogger, type Logger } from '../log.js';
 import type { AccessStore } from '../store/store.js';
-
-/** As store/open.ts's resolveStoreUrl (repeated so that commands without a store do not load the drivers). */
-export const DEFAULT_STORE = './.rpa-access/';
+import { resolveStoreUrl } from '../store/location.js';
 
 /** Exit codes (contract section 5). */
 export const EXIT_OK = 0;
@@ -67,7 +65,7 @@ export function createContext(command: Command, io: CliIo): CliContext {
   return {
     io,
     globals,
-    storeUrl: globals.store || io.env.RPA_ACCESS_STORE || DEFAULT_STORE,
+    storeUrl: resolveStoreUrl(globals.store, io.env),
     logger,
     out: (line = '') => io.stdout(`${line}\n`),
     err: (line) => io.stderr(`${line}\n`),

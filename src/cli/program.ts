@@ -10,6 +10,8 @@ import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { LOG_FORMATS, LOG_LEVELS, LogConfigError } from '../log.js';
 import { RequestError } from '../model/engine.js';
+import { StoreOpenError } from '../store/location.js';
+import { ServeConfigError } from '../server/options.js';
 import { registerCommands, RpaCommand } from './commands.js';
 import { CliError, createContext, EXIT_ERROR, EXIT_OK, processIo, type CliContext, type CliIo } from './context.js';
 
@@ -42,12 +44,9 @@ function errorMessage(err: unknown): string {
   return String(err);
 }
 
-/** Errors of other modules a user causes and can fix (by name: importing them would load their dependencies). */
-const USER_ERROR_NAMES = new Set(['StoreOpenError', 'ServeConfigError', 'AuthConfigError', 'OperatorConfigError']);
-
 /** Errors a user causes and can fix: no hint about --debug for those. */
 function isUserError(err: unknown): boolean {
-  return err instanceof CliError || err instanceof RequestError || err instanceof LogConfigError || (err instanceof Error && USER_ERROR_NAMES.has(err.name));
+  return [CliError, RequestError, LogConfigError, StoreOpenError, ServeConfigError].some((type) => err instanceof type);
 }
 
 export function buildProgram(io: CliIo, state: { exitCode: number; debug: boolean }): Command {

@@ -17,6 +17,7 @@ import type { AccessStore } from '../store/store.js';
 import { startWebhook, type WebhookHandle, type WebhookOptions } from '../webhook/server.js';
 import { ClusterCache } from './cluster.js';
 import { Controllers } from './controllers.js';
+import { OPERATOR_DEFAULTS } from './options.js';
 
 
 export interface OperatorOptions {
@@ -24,11 +25,11 @@ export interface OperatorOptions {
   store?: string;
   kubeconfig?: KubeConfig;
   log?: Logger;
-  /** Health, readiness and metrics port; 0 picks a free one. Default 8081. */
+  /** Health, readiness and metrics port; 0 picks a free one. Default OPERATOR_DEFAULTS.healthPort. */
   healthPort?: number;
   /** A separate port for /metrics (the Deployment's 8080); by default metrics share the health port. */
   metricsPort?: number;
-  /** Keys reconciled in parallel by each controller; default 8. */
+  /** Keys reconciled in parallel by each controller; default OPERATOR_DEFAULTS.concurrency. */
   concurrency?: number;
   /** Run the controllers only while holding the Lease (several replicas); otherwise at once. */
   leaderElection: boolean;
@@ -65,7 +66,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   const store = await openStore(opts.store);
   log.info({ store: store.description }, 'store opened');
   const metrics = createRuntimeMetrics();
-  const health = new HealthServer({ port: opts.healthPort ?? 8081, registry: metrics.registry, log });
+  const health = new HealthServer({ port: opts.healthPort ?? OPERATOR_DEFAULTS.healthPort, registry: metrics.registry, log });
   const cache = new ClusterCache(kc, log, opts.resyncPeriodMs);
   cache.start();
   // Every replica serves admission from its own cache, leader or not.
@@ -95,7 +96,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   await metricsServer?.listen();
 
   const lead = async (signal: AbortSignal) => {
-    controllers = new Controllers(kc, cache, store, log, metrics, { concurrency: opts.concurrency ?? 8, driftPeriodMs: opts.driftPeriodMs });
+    controllers = new Controllers(kc, cache, store, log, metrics, { concurrency: opts.concurrency ?? OPERATOR_DEFAULTS.concurrency, driftPeriodMs: opts.driftPeriodMs });
     if (await controllers.start(signal)) running();
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     const c = controllers;

@@ -6,8 +6,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import { silentLogger, type LogPort } from '../log.js';
+import type { AuthMode } from './options.js';
 
-export type AuthMode = 'tokenreview' | 'token' | 'none';
 
 export type AuthDecision = { ok: true; caller: string } | { ok: false; reason: string };
 

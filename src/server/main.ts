@@ -1,35 +1,27 @@
 /**
  * `rpa-access serve`: the decision HTTP API as a process. The CLI imports this module and calls
- * `run(options)`, which resolves when the server has stopped (SIGTERM / SIGINT); `start` is the
- * same without the signal handling, for tests and benchmarks.
+ * `runServe(options)`, which resolves when the server has stopped (SIGTERM / SIGINT); `start` is
+ * the same without the signal handling, for tests and benchmarks.
  *
  * Order of start: store opened (and migrated), port bound (so /healthz answers and /readyz says
  * 503 while loading), then every tenant loaded into the index; /v1 answers 503 until then.
  */
 import { createLogger, type Logger } from '../log.js';
 import type { FastifyInstance } from 'fastify';
-import { describeStore, openStore, resolveStoreUrl } from '../store/open.js';
+import { openStore } from '../store/open.js';
 import type { AccessStore } from '../store/store.js';
 import { buildServer } from './app.js';
-import { AuthConfigError, NoAuth, TokenFileAuth, TokenReviewAuth, kubernetesTokenReviewer, type AuthMode, type Authenticator, type TokenReviewer } from './auth.js';
+import { AuthConfigError, NoAuth, TokenFileAuth, TokenReviewAuth, kubernetesTokenReviewer, type Authenticator, type TokenReviewer } from './auth.js';
+import { SERVE_DEFAULTS, ServeConfigError, resolveAuthMode, type AuthMode, type ServeCommandOptions } from './options.js';
 import { DecisionIndex } from './index-cache.js';
 import { ServerMetrics } from './metrics.js';
 
 /**
- * Options of `serve`. The CLI (src/cli/delegate.ts) passes its parsed flags plus `storeUrl`
- * (already resolved) and its `logger`; `store`, `logLevel` and `logFormat` serve direct callers.
+ * Options of `start`: the command's (defaults in SERVE_DEFAULTS) and the store, a URL or an
+ * embedded-store path (default: $RPA_ACCESS_STORE, else ./.rpa-access/).
  */
-export interface ServeOptions {
+export interface ServeOptions extends Partial<ServeCommandOptions> {
   store?: string;
-  storeUrl?: string;
-  port?: number | string;
-  host?: string;
-  auth?: AuthMode;
-  tokenFile?: string;
-  logLevel?: string;
-  logFormat?: string;
-  logger?: Logger;
-  [option: string]: unknown;
 }
 
 /** What `start` needs beyond the command-line options (tests inject these). */
@@ -41,31 +33,6 @@ export interface StartOverrides {
   resyncIntervalMs?: number;
   /** Process metrics in /metrics (default true). */
   defaultMetrics?: boolean;
-}
-
-export const DEFAULT_PORT = 8080;
-export const DEFAULT_HOST = '0.0.0.0';
-
-/** A wrong option: the CLI prints the message and exits 1. */
-export class ServeConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ServeConfigError';
-  }
-}
-
-const AUTH_MODES: readonly AuthMode[] = ['tokenreview', 'token', 'none'];
-
-/**
- * The authentication mode: `--auth` when given; `token` when only `--token-file` is given;
- * otherwise `tokenreview`. `none` is never a default.
- */
-export function resolveAuthMode(options: Pick<ServeOptions, 'auth' | 'tokenFile'>): AuthMode {
-  const mode = options.auth ?? (options.tokenFile ? 'token' : 'tokenreview');
-  if (!AUTH_MODES.includes(mode)) throw new ServeConfigError(`--auth must be one of ${AUTH_MODES.join(', ')} (got ${JSON.stringify(mode)})`);
-  if (mode === 'token' && !options.tokenFile) throw new ServeConfigError('--auth token needs --token-file PATH (one token per line)');
-  if (mode !== 'token' && options.tokenFile) throw new ServeConfigError(`--token-file is used only with --auth token (got --auth ${mode})`);
-  return mode;
 }
 
 async function createAuthenticator(mode: AuthMode, options: ServeOptions, log: Logger, overrides: StartOverrides): Promise<Authenticator> {
@@ -94,18 +61,16 @@ export interface RunningServer {
 }
 
 export async function start(options: ServeOptions = {}, overrides: StartOverrides = {}): Promise<RunningServer> {
-  const port = options.port === undefined ? DEFAULT_PORT : Number(options.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ServeConfigError(`--port must be an integer from 0 to 65535 (got ${String(options.port)})`);
-  const host = options.host ?? DEFAULT_HOST;
+  const port = options.port ?? SERVE_DEFAULTS.port;
+  const host = options.host ?? SERVE_DEFAULTS.host;
   const mode = resolveAuthMode(options);
-  const logger = overrides.logger ?? options.logger ?? createLogger({ level: options.logLevel, format: options.logFormat, name: 'serve' });
+  const logger = overrides.logger ?? createLogger({ name: 'serve' });
   const auth = await createAuthenticator(mode, options, logger, overrides);
-  const storeUrl = options.storeUrl ?? resolveStoreUrl(options.store);
   let store: AccessStore | undefined;
   let index: DecisionIndex | undefined;
   let app: FastifyInstance | undefined;
   try {
-    store = await openStore(storeUrl);
+    store = await openStore(options.store);
     index = new DecisionIndex(store, { logger: logger.child({ component: 'index' }), ...(overrides.resyncIntervalMs ? { resyncIntervalMs: overrides.resyncIntervalMs } : {}) });
     app = await buildServer({ index, auth, logger, metrics: new ServerMetrics({ defaultMetrics: overrides.defaultMetrics ?? true }) });
     await app.listen({ port, host });
@@ -118,7 +83,7 @@ export async function start(options: ServeOptions = {}, overrides: StartOverride
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
-  logger.info({ url, store: describeStore(storeUrl), auth: mode }, 'decision API listening');
+  logger.info({ url, store: store.description, auth: mode }, 'decision API listening');
   if (mode === 'none') {
     logger.warn({ url }, 'authentication is OFF (--auth none): anyone who can reach this port can query every tenant\'s access');
   }
@@ -143,8 +108,8 @@ export async function start(options: ServeOptions = {}, overrides: StartOverride
 }
 
 /** `rpa-access serve`: runs until SIGTERM or SIGINT, then drains and closes; resolves with exit code 0. */
-export async function run(options: ServeOptions = {}): Promise<number> {
-  const server = await start(options);
+export async function runServe(options: ServeCommandOptions, io: { storeUrl: string; logger: Logger }): Promise<number> {
+  const server = await start({ ...options, store: io.storeUrl }, { logger: io.logger });
   const hup = () => {
     if (server.auth instanceof TokenFileAuth) server.auth.reload();
   };

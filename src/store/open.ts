@@ -10,12 +10,7 @@ import type { Database } from './schema.js';
 import { openSqlite } from './sqlite.js';
 import { SqlStore } from './sql-store.js';
 import type { AccessStore } from './store.js';
-
-export const DEFAULT_STORE = './.rpa-access/';
-
-export function resolveStoreUrl(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return flag || env.RPA_ACCESS_STORE || DEFAULT_STORE;
-}
+import { StoreOpenError, resolveStoreUrl } from './location.js';
 
 export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//.test(url);
@@ -30,13 +25,6 @@ function sqliteFile(location: string): string {
 
 export function describeStore(url: string): string {
   return isPostgresUrl(url) ? redactUrl(url) : `sqlite:${sqliteFile(url)}`;
-}
-
-export class StoreOpenError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StoreOpenError';
-  }
 }
 
 /** Opens (and migrates) the store at `url`. Errors name the store without its credentials. */
