@@ -393,6 +393,24 @@ describe('OData paging and filters', () => {
     expect(Object.keys(sel.body.value[0]).sort()).toEqual(['Id', 'UserName']);
     expect((await c.orch('GET', "/odata/Users?$filter=UserName eq 'unterminated")).status).toBe(400);
   });
+
+  it('filters with not, ne null, numeric comparisons, quotes doubled, and nested paths', async () => {
+    uip.seed({ users: [{ UserName: "o'brien", EmailAddress: 'ob@example.com' }, { UserName: 'noemail' }, { UserName: 'third', EmailAddress: 't@example.com' }] });
+    const get = async (q: string): Promise<string[]> => (await c.orch('GET', `/odata/Users?${encodeURI(q)}`)).body.value.map((u: { UserName: string }) => u.UserName);
+    expect(await get("$filter=UserName eq 'o''brien'")).toEqual(["o'brien"]);
+    expect(await get('$filter=EmailAddress eq null')).toEqual(['noemail']);
+    expect(await get("$filter=not (EmailAddress eq null) and Id gt 1")).toEqual(['third']);
+    expect(await get('$filter=Id ge 2 and Id le 2')).toEqual(['noemail']);
+    expect(await get("$filter=startswith(UserName,'O') or endswith(UserName,'ird')")).toEqual(["o'brien", 'third']);
+    const s = uip.seed({ folders: ['A/B'], folderRoles: [{ user: 'third', folder: 'A', roles: ['Automation User'] }] });
+    const rows = await c.orch('GET', `/odata/Folders/${A}.GetUsersForFolder(key=${s.folders.A},includeInherited=false)?$filter=${encodeURIComponent("UserEntity/UserName eq 'THIRD'")}`);
+    expect(rows.body.value).toHaveLength(1);
+    expect((await c.orch('GET', `/odata/Folders/${A}.GetUsersForFolder(key=${s.folders.A},includeInherited=false)?$filter=${encodeURIComponent("UserEntity/Nope eq 1")}`)).status).toBe(400);
+    expect((await c.orch('GET', `/odata/Users?$orderby=${encodeURIComponent('UserName desc, Id')}&$top=1`)).body.value[0].UserName).toBe('third');
+    expect((await c.orch('GET', '/odata/Users?$orderby=Nope')).status).toBe(400);
+    expect((await c.orch('GET', '/odata/Users?$filter=UserName eq')).status).toBe(400);
+    expect((await c.orch('GET', "/odata/Users?$filter=length(UserName) eq 5")).status).toBe(400);
+  });
 });
 
 describe('Identity', () => {
@@ -493,6 +511,9 @@ describe('control API: call log and faults', () => {
     expect(uip.calls.reads()).toBe(3);
     expect(uip.calls.writes()).toBe(1);
     expect(uip.calls.list()[3]).toMatchObject({ operationId: 'Users_GetById', status: 404, tenant: 'DefaultTenant' });
+    expect(uip.calls.list()[2]).toMatchObject({ operationId: 'Folders_Post', status: 201, body: { DisplayName: 'F' } });
+    await c.login();
+    expect(JSON.stringify(uip.calls.list())).not.toContain(uip.credentials.clientSecret);
   });
 
   it('answers 429 with Retry-After for the next N matching calls, then recovers', async () => {

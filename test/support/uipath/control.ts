@@ -87,6 +87,8 @@ export interface CallRecord {
   api?: 'orchestrator' | 'identity' | 'token';
   tenant?: string;
   status: number;
+  /** The parsed JSON body of an Orchestrator or Identity call that passed authentication (never the token request's). */
+  body?: unknown;
   /** Set when the answer was injected: 'rate-limit', 'unavailable', 'outage'. */
   fault?: string;
 }

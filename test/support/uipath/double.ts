@@ -17,7 +17,7 @@ import { describeErrors, uipathSchemas, type Operation, type SchemaSet } from '.
 import { Identity } from './identity.js';
 import { OrchestratorTenant } from './orchestrator.js';
 import { HANDLERS, type HandlerResult } from './handlers.js';
-import { CallLog, Faults } from './control.js';
+import { CallLog, Faults, type CallRecord } from './control.js';
 import type { EntityType } from './odata.js';
 import { seed, snapshot, state, type SeedResult, type SeedSpec, type Snapshot, type DoubleState } from './seed.js';
 
@@ -230,7 +230,7 @@ export class UiPathDouble {
     }
     const route = this.route(path);
     const op = route ? this.findOperation(route.api, route.rest, method) : undefined;
-    const record = {
+    const record: Omit<CallRecord, 'seq' | 'time' | 'status'> = {
       method,
       path: rawPath,
       query,
@@ -278,6 +278,7 @@ export class UiPathDouble {
       this.authorize(req, op);
       const params = this.parameters(op, route.rest, query);
       const body = this.requestBody(op, req);
+      record.body = body;
       const tenant = route.tenant ?? this.tenant();
       const headerFolder = this.checkFolderHeader(req, tenant);
       this.checkFolderAccess(op, params, body, tenant, headerFolder);

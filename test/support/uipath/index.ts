@@ -4,3 +4,4 @@ export type { SeedSpec, SeedResult, Snapshot, DoubleState } from './seed.js';
 export type { CallRecord, FaultOptions, OutageMode } from './control.js';
 export { STATIC_ROLES } from './orchestrator.js';
 export { BUILT_IN_GROUPS } from './identity.js';
+export { ApiError, ERROR_CODES } from './errors.js';
