@@ -137,6 +137,50 @@ describe('strictness against the vendor schemas', () => {
     expect(uip.snapshot().users).toEqual({});
   });
 
+  it('every implemented write refuses an unknown property and a wrong type, changing nothing, and accepts the valid body', async () => {
+    const s = uip.seed({
+      identityUsers: [{ email: 'ann@example.com' }],
+      groups: [{ name: 'ops' }],
+      robotAccounts: [{ name: 'bot' }],
+      roles: [{ Name: 'Auditor', Type: 'Tenant' }],
+      folders: ['F'],
+      users: [{ UserName: 'u1' }],
+      folderRoles: [{ user: 'u1', folder: 'F', roles: ['Automation User'] }],
+    });
+    const org = uip.organizationId;
+    const annId = s.identityUsers['ann@example.com'];
+    const cases: [string, 'orch' | 'identity', string, Record<string, unknown>][] = [
+      ['POST', 'orch', '/odata/Users', { UserName: 'u2' }],
+      ['PUT', 'orch', `/odata/Users(${s.users.u1})`, { UserName: 'u1', Name: 'U' }],
+      ['PATCH', 'orch', `/odata/Users(${s.users.u1})`, { Surname: 'One' }],
+      ['POST', 'orch', `/odata/Users(${s.users.u1})/${A}.AssignRoles`, { roleIds: [s.roles.Auditor] }],
+      ['POST', 'orch', '/odata/Roles', { Name: 'New', Type: 'Folder' }],
+      ['PUT', 'orch', `/odata/Roles(${s.roles.Auditor})`, { Name: 'Auditor', Type: 'Tenant' }],
+      ['POST', 'orch', `/odata/Roles(${s.roles.Auditor})/${A}.SetUsers`, { addedUserIds: [s.users.u1], removedUserIds: [] }],
+      ['POST', 'orch', '/odata/Folders', { DisplayName: 'G' }],
+      ['PUT', 'orch', `/odata/Folders(${s.folders.F})`, { DisplayName: 'F2' }],
+      ['POST', 'orch', `/odata/Folders/${A}.AssignUsers`, { assignments: { UserIds: [s.users.u1], RolesPerFolder: [{ FolderId: s.folders.F, RoleIds: [] }] } }],
+      ['POST', 'orch', `/odata/Folders(${s.folders.F})/${A}.RemoveUserFromFolder`, { userId: s.users.u1 }],
+      ['POST', 'identity', '/api/User', { email: 'new@example.com' }],
+      ['PUT', 'identity', `/api/User/${annId}`, { displayName: 'Ann' }],
+      ['POST', 'identity', '/api/Group', { partitionGlobalId: org, name: 'new-group' }],
+      ['PUT', 'identity', `/api/Group/${s.groups.ops}`, { partitionGlobalId: org, directoryUserIDsToAdd: [annId] }],
+      ['POST', 'identity', '/api/RobotAccount', { partitionGlobalId: org, name: 'new-bot' }],
+      ['PUT', 'identity', `/api/RobotAccount/${s.robotAccounts.bot}`, { partitionGlobalId: org, displayName: 'Bot' }],
+    ];
+    for (const [method, api, path, body] of cases) {
+      const call = (b: unknown): Promise<Reply> => (api === 'orch' ? c.orch(method, path, b) : c.identity(method, path, b));
+      const before = JSON.stringify(uip.state());
+      const firstKey = Object.keys(body)[0] as string;
+      const unknown = await call({ ...body, NotAField: 1 });
+      const wrongType = await call({ ...body, [firstKey]: { nested: true } });
+      expect([method, path, unknown.status, wrongType.status]).toEqual([method, path, 400, 400]);
+      expect(JSON.stringify(uip.state())).toBe(before);
+      const ok = await call(body);
+      expect([method, path, ok.status < 300]).toEqual([method, path, true]);
+    }
+  });
+
   it('refuses unknown or ill-typed parameters and ids', async () => {
     expect((await c.orch('GET', '/odata/Users(abc)')).status).toBe(400);
     expect((await c.orch('GET', '/odata/Users?$top=ten')).status).toBe(400);
