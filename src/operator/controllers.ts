@@ -14,6 +14,7 @@ import { objectKey } from '../api/v1alpha1/resource.js';
 import { ReconcileCore, StoreUnavailableError } from '../controllers/core.js';
 import { ObjectReconciler } from '../controllers/object-controller.js';
 import { TenantReconciler } from '../controllers/tenant-controller.js';
+import { OrchestratorController, type OrchestratorControllerOptions } from '../controllers/orchestrator.js';
 import { KubeCluster, type CachedResource, type ClusterCache } from './cluster.js';
 import { isPaused, worthReconciling } from './predicates.js';
 
@@ -27,6 +28,8 @@ export interface ControllersOptions {
   /** Keys reconciled in parallel, by each controller. */
   concurrency: number;
   driftPeriodMs?: number;
+  /** The Orchestrator controller (targets such as UiPath); `false` turns it off. */
+  targets?: false | Pick<OrchestratorControllerOptions, 'clientOptions' | 'concurrency'>;
 }
 
 export class Controllers {
@@ -38,6 +41,8 @@ export class Controllers {
   private readonly objectWorker: ReturnType<typeof reconcileWorker>;
   private readonly tenantWorker: ReturnType<typeof reconcileWorker>;
   private storeProbe: ReturnType<typeof setInterval> | undefined;
+  /** Targets (UiPath...): their own queue, fed by Orchestrators, their Secrets and the store's change feed. */
+  readonly orchestrators: OrchestratorController | undefined;
 
   constructor(
     kc: KubeConfig,
@@ -51,6 +56,9 @@ export class Controllers {
     this.objects = new WorkQueue({ name: OBJECT_CONTROLLER, concurrency: opts.concurrency, observer: workQueueObserver(metrics, OBJECT_CONTROLLER), onError });
     this.tenants = new WorkQueue({ name: TENANT_CONTROLLER, concurrency: opts.concurrency, observer: workQueueObserver(metrics, TENANT_CONTROLLER), onError });
     this.events = new EventRecorder({ kc, log: log.child({ component: 'events' }) });
+    this.orchestrators = opts.targets === false
+      ? undefined
+      : new OrchestratorController({ kc, store, events: this.events, log: log.child({ component: 'orchestrator' }), ...(opts.targets ?? {}) });
     const core = new ReconcileCore({
       store,
       cluster: new KubeCluster(kc, cache.informers),
@@ -80,7 +88,7 @@ export class Controllers {
 
   /** Keys waiting or in flight in either queue (requeues after a delay do not count). */
   busy(): boolean {
-    return [this.objects, this.tenants].some((q) => q.depth > 0 || q.inFlight > 0);
+    return [this.objects, this.tenants, ...(this.orchestrators ? [this.orchestrators.queue] : [])].some((q) => q.depth > 0 || q.inFlight > 0);
   }
 
   /**
@@ -135,6 +143,8 @@ export class Controllers {
     this.log.info({ tenants: [...this.knownTenants] }, 'caches synced; starting workers');
     this.tenants.start(this.tenantWorker);
     this.objects.start(this.objectWorker);
+    // Targets run beside, and never hold up, the access controllers (their CRD may be missing).
+    this.orchestrators?.start(signal).catch((err: unknown) => this.log.error({ err }, 'orchestrator controller failed to start'));
     return true;
   }
 
@@ -146,6 +156,7 @@ export class Controllers {
   async stop(): Promise<void> {
     for (const u of this.unsubscribe.splice(0)) u();
     clearInterval(this.storeProbe);
+    await this.orchestrators?.stop();
     await Promise.all([this.objects.shutDown(), this.tenants.shutDown()]);
     await this.events.close();
   }

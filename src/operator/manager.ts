@@ -16,7 +16,7 @@ import { openStore } from '../store/open.js';
 import type { AccessStore } from '../store/store.js';
 import { startWebhook, type WebhookHandle, type WebhookOptions } from '../webhook/server.js';
 import { ClusterCache } from './cluster.js';
-import { Controllers } from './controllers.js';
+import { Controllers, type ControllersOptions } from './controllers.js';
 import { OPERATOR_DEFAULTS } from './options.js';
 
 
@@ -44,6 +44,8 @@ export interface OperatorOptions {
   resyncPeriodMs?: number;
   /** Serve the validating admission webhook (src/webhook) from this replica's caches. */
   webhook?: WebhookOptions;
+  /** The Orchestrator controller's settings (tests), or `false` to run without it. */
+  targets?: ControllersOptions['targets'];
 }
 
 export interface OperatorHandle {
@@ -96,7 +98,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   await metricsServer?.listen();
 
   const lead = async (signal: AbortSignal) => {
-    controllers = new Controllers(kc, cache, store, log, metrics, { concurrency: opts.concurrency ?? OPERATOR_DEFAULTS.concurrency, driftPeriodMs: opts.driftPeriodMs });
+    controllers = new Controllers(kc, cache, store, log, metrics, { concurrency: opts.concurrency ?? OPERATOR_DEFAULTS.concurrency, driftPeriodMs: opts.driftPeriodMs, ...(opts.targets !== undefined ? { targets: opts.targets } : {}) });
     if (await controllers.start(signal)) running();
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     const c = controllers;

@@ -13,6 +13,7 @@ import yaml from 'js-yaml';
 import { API_GROUP, API_VERSION, KINDS, type Kind } from '../../model/catalog.js';
 import { SPEC_SCHEMAS, STATUS_SCHEMA, type JSONSchema } from '../../model/schemas.js';
 import { toStructuralSchema } from '../../k8s/structural-schema.js';
+import { buildOrchestratorCrd } from './orchestrator.js';
 import { CRD_CATEGORY, PLURALS, SHORT_NAMES } from './resource.js';
 
 /** What `kubectl explain <kind>` prints first. */
@@ -98,8 +99,12 @@ export function crdName(kind: Kind): string {
   return `${PLURALS[kind]}.${API_GROUP}`;
 }
 
-/** One apiextensions.k8s.io/v1 CustomResourceDefinition per kind, in KINDS order. */
+/** One apiextensions.k8s.io/v1 CustomResourceDefinition per kind, in KINDS order, then Orchestrator. */
 export function buildCrds(): object[] {
+  return [...accessCrds(), buildOrchestratorCrd()];
+}
+
+function accessCrds(): object[] {
   return KINDS.map((kind) => ({
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
