@@ -6,13 +6,16 @@
 import { BUILT_IN_ROLE_NAMES } from '../model/catalog.js';
 import { parseRequest, TenantIndex, type CheckRequest, type CheckResult, type Grant } from '../model/engine.js';
 import { folderCovers } from '../model/folders.js';
-import { EXIT_DENIED, EXIT_OK, printJson, withStore, type CliContext, type OutputFormat } from './context.js';
+import { EXIT_DENIED, EXIT_OK, printJson, type CliContext, type OutputFormat } from './context.js';
+import { tenantOf, withTenant, type TenantOption, type TenantSourceOptions } from './tenant-source.js';
 
 /** The question of the decision API's POST /v1/check, and how to print the answer. */
-export interface CheckCommandOptions extends CheckRequest {
-  tenant: string;
+export interface CheckCommandOptions extends CheckRequest, TenantOption, TenantSourceOptions {
   output: OutputFormat;
 }
+
+/** The options with the tenant resolved (`--tenant` or `-n`). */
+type Question = CheckCommandOptions & { tenant: string };
 
 type Reason = NonNullable<CheckResult['reason']> | 'TenantNotFound';
 
@@ -22,7 +25,7 @@ export function describeGrant(g: Grant): string {
 }
 
 /** `Jobs.Create on Process/x in Finance/Invoices (environment staging) for john` */
-function describeQuestion(o: CheckCommandOptions, user: string): string {
+function describeQuestion(o: Question, user: string): string {
   const parts = [o.permission];
   if (o.resource) parts.push(`on ${o.resource}`);
   parts.push(o.folder ? `in ${o.folder}` : `in tenant ${o.tenant}`);
@@ -35,7 +38,7 @@ function describeQuestion(o: CheckCommandOptions, user: string): string {
  * Why nothing granted it, when something nearly did: bindings of the permission that are
  * narrowed elsewhere (another folder, other objects, another environment) or expired.
  */
-function nearMisses(index: TenantIndex, o: CheckCommandOptions, user: string, now: number): string[] {
+function nearMisses(index: TenantIndex, o: Question, user: string, now: number): string[] {
   const hints: string[] = [];
   for (const row of index.permissions(user, now) ?? []) {
     if (row.permission !== o.permission) continue;
@@ -52,10 +55,10 @@ function nearMisses(index: TenantIndex, o: CheckCommandOptions, user: string, no
   return [...new Set(hints)].slice(0, 5);
 }
 
-function reasonText(reason: Reason, o: CheckCommandOptions, user: string, hints: string[]): string {
+function reasonText(reason: Reason, o: Question, user: string, hints: string[], source: string): string {
   switch (reason) {
     case 'TenantNotFound':
-      return `tenant ${o.tenant} does not exist in the store`;
+      return `tenant ${o.tenant} does not exist in the ${source}`;
     case 'UserNotFound':
       return `no user ${o.user} in tenant ${o.tenant}`;
     case 'UserInactive':
@@ -65,12 +68,12 @@ function reasonText(reason: Reason, o: CheckCommandOptions, user: string, hints:
   }
 }
 
-export async function checkCommand(ctx: CliContext, o: CheckCommandOptions): Promise<number> {
+export async function checkCommand(ctx: CliContext, options: CheckCommandOptions): Promise<number> {
+  const o: Question = { ...options, tenant: tenantOf(options) };
   const request = { permission: o.permission, folder: o.folder, resource: o.resource, environment: o.environment };
   // A malformed question is an error (exit 1) whether or not the tenant exists.
   const parsed = parseRequest(request);
-  return withStore(ctx, { readOnly: true }, async (store) => {
-    const snapshot = store ? await store.loadTenant(o.tenant) : undefined;
+  return withTenant(ctx, o, o.tenant, async (snapshot, description) => {
     const now = Date.now();
     let result: { allowed: boolean; grants: Grant[]; reason?: Reason; user?: string };
     let index: TenantIndex | undefined;
@@ -88,7 +91,7 @@ export async function checkCommand(ctx: CliContext, o: CheckCommandOptions): Pro
       ctx.out(`allowed: ${describeQuestion(o, user)} (${result.grants.map(describeGrant).join('; ')})`);
     } else {
       const hints = result.reason === 'NoGrant' && index ? nearMisses(index, o, user, now) : [];
-      ctx.out(`denied: ${describeQuestion(o, user)} (${reasonText(result.reason ?? 'NoGrant', o, user, hints)})`);
+      ctx.out(`denied: ${describeQuestion(o, user)} (${reasonText(result.reason ?? 'NoGrant', o, user, hints, description.startsWith('store') ? 'store' : description)})`);
     }
     return result.allowed ? EXIT_OK : EXIT_DENIED;
   });

@@ -9,11 +9,13 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { ApplyCommandOptions } from './apply.js';
 import type { CheckCommandOptions } from './check.js';
 import type { CliContext } from './context.js';
+import type { DiffCommandOptions } from './diff.js';
 import type { DocumentOptions } from './documents.js';
 import type { PermissionsCommandOptions } from './permissions.js';
 import type { ImportCommandOptions, SyncCommandOptions } from './target.js';
 import { OPERATOR_DEFAULTS, type OperatorCommandOptions } from '../operator/options.js';
 import { AUTH_MODES, SERVE_DEFAULTS, type ServeCommandOptions } from '../server/options.js';
+import type { WhoCommandOptions } from './who.js';
 
 /**
  * A Command whose required options are checked just before the action, not by commander's own
@@ -48,6 +50,37 @@ export class RpaCommand extends Command {
 export type Runner = (command: Command, fn: (ctx: CliContext) => Promise<number>) => Promise<void>;
 
 const output = () => new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text');
+
+/** Which tenant a read command asks about: `--tenant T`, or `-n T` as kubectl users type it. */
+function addTenantOptions(command: Command): Command {
+  return command
+    .option('--tenant <tenant>', 'the tenant (namespace) (required, or -n)')
+    .option('-n, --namespace <tenant>', 'the same as --tenant');
+}
+
+/** Where a read command gets the tenant: the store, or the cluster (the kubectl plugin's default). */
+function addSourceOptions(command: Command): Command {
+  return addClusterOptions(
+    command
+      .option('--from-cluster', 'read the tenant from the cluster of the current kubeconfig context instead of the store (default when run as kubectl rpa-access)')
+      .option('--no-from-cluster', 'read the store even when run as the kubectl plugin'),
+  );
+}
+
+function addClusterOptions(command: Command): Command {
+  return command
+    .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)')
+    .option('--context <name>', 'kubeconfig context (default: the current one)');
+}
+
+/** What is asked, apart from who: shared by check and who. */
+function addQuestionOptions(command: Command): Command {
+  return command
+    .requiredOption('--permission <Resource.Action>', 'e.g. Jobs.Create, Deployments.Create, Users.View')
+    .option('--folder <path>', 'folder path, e.g. Finance/Invoices (required for folder permissions)')
+    .option('--resource <Kind/name>', 'the object acted on, e.g. Process/invoice-bot or Robot/hr-01')
+    .option('--environment <name>', 'the environment acted in, e.g. staging');
+}
 
 function addDocumentOptions(command: Command): Command {
   return command
@@ -115,44 +148,101 @@ export function registerCommands(program: Command, run: Runner): void {
       run(cmd, async (ctx) => (await import('./apply.js')).applyCommand(ctx, options)),
     );
 
-  program
-    .command('check')
-    .summary('may this user do this here? and why')
-    .description(
-      'Decide one question against the access store and explain it: which role, through which binding, explicit (via user) or inherited (via group:NAME). ' +
-        'Exit 0 allowed, 3 denied, 1 error. A folder permission needs --folder; a tenant permission takes none.',
-    )
-    .requiredOption('--tenant <tenant>', 'the tenant (namespace)')
-    .requiredOption('--user <user>', 'a User name or email')
-    .requiredOption('--permission <Resource.Action>', 'e.g. Jobs.Create, Deployments.Create, Users.View')
-    .option('--folder <path>', 'folder path, e.g. Finance/Invoices (required for folder permissions)')
-    .option('--resource <Kind/name>', 'the object acted on, e.g. Process/invoice-bot or Robot/hr-01')
-    .option('--environment <name>', 'the environment acted in, e.g. staging')
+  addSourceOptions(
+    addQuestionOptions(
+      addTenantOptions(
+        program
+          .command('check')
+          .summary('may this user do this here? and why')
+          .description(
+            'Decide one question against the access store (or the cluster, with --from-cluster) and explain it: which role, through which binding, explicit (via user) or inherited (via group:NAME). ' +
+              'Exit 0 allowed, 3 denied, 1 error. A folder permission needs --folder; a tenant permission takes none.',
+          ),
+      ).requiredOption('--user <user>', 'a User name or email'),
+    ),
+  )
     .addOption(output())
     .addHelpText(
       'after',
       '\nExamples:\n  rpa-access check --tenant finance --user john.smith@example.com --permission Jobs.Create --folder Finance/Payments\n' +
         '  rpa-access check --tenant finance --user thorsten-weber --permission Jobs.Create --folder Finance/Invoices --resource Process/invoice-bot\n' +
-        '  rpa-access check --tenant platform --user dev-anna --permission Deployments.Create --folder Shared --environment production --output json',
+        '  rpa-access check --tenant platform --user dev-anna --permission Deployments.Create --folder Shared --environment production --output json\n' +
+        '  kubectl rpa-access check -n finance --user john-smith --permission Jobs.Create --folder Finance/Payments',
     )
     .action(async (options: CheckCommandOptions, cmd: Command) =>
       run(cmd, async (ctx) => (await import('./check.js')).checkCommand(ctx, options)),
     );
 
-  program
-    .command('permissions')
-    .summary("a user's effective permissions, with provenance")
-    .description(
-      'List everything a user may do in a tenant, inherited (via group:NAME, global included) and explicit (via user): ' +
-        'each permission with its folder (subfolders included), role, binding and narrowing (objects, environment, expiry). ' +
-        'An unknown tenant or user is an error (exit 1).',
-    )
-    .requiredOption('--tenant <tenant>', 'the tenant (namespace)')
-    .requiredOption('--user <user>', 'a User name or email')
+  addSourceOptions(
+    addQuestionOptions(
+      addTenantOptions(
+        program
+          .command('who')
+          .summary('who may do this here? and why')
+          .description(
+            'List every user of a tenant allowed to do something, each with what allows them (role, binding, via user or group:NAME): ' +
+              'the question of check, without --user. An unknown tenant is an error (exit 1); nobody allowed is an empty list (exit 0).',
+          ),
+      ),
+    ),
+  )
     .addOption(output())
-    .addHelpText('after', '\nExamples:\n  rpa-access permissions --tenant finance --user john.smith@example.com\n  rpa-access permissions --tenant hr --user john-smith --output json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  rpa-access who --tenant finance --permission Jobs.Create --folder Finance/Payments\n' +
+        '  rpa-access who --tenant hr --permission Users.Edit --output json\n' +
+        '  kubectl rpa-access who -n finance --permission Jobs.Create --folder Finance/Payments',
+    )
+    .action(async (options: WhoCommandOptions, cmd: Command) =>
+      run(cmd, async (ctx) => (await import('./who.js')).whoCommand(ctx, options)),
+    );
+
+  addSourceOptions(
+    addTenantOptions(
+      program
+        .command('permissions')
+        .summary("a user's effective permissions, with provenance")
+        .description(
+          'List everything a user may do in a tenant, inherited (via group:NAME, global included) and explicit (via user): ' +
+            'each permission with its folder (subfolders included), role, binding and narrowing (objects, environment, expiry). ' +
+            'An unknown tenant or user is an error (exit 1).',
+        ),
+    ).requiredOption('--user <user>', 'a User name or email'),
+  )
+    .addOption(output())
+    .addHelpText(
+      'after',
+      '\nExamples:\n  rpa-access permissions --tenant finance --user john.smith@example.com\n  rpa-access permissions --tenant hr --user john-smith --output json\n' +
+        '  kubectl rpa-access permissions -n finance --user john-smith',
+    )
     .action(async (options: PermissionsCommandOptions, cmd: Command) =>
       run(cmd, async (ctx) => (await import('./permissions.js')).permissionsCommand(ctx, options)),
+    );
+
+  addClusterOptions(
+    program
+      .command('diff')
+      .summary('who gains and who loses what, if these documents were applied')
+      .description(
+        'Compare the effective access the documents would give with what the store (default), the cluster (--against-cluster) or other documents (--against-files) give today: ' +
+          'per tenant and user, the permissions gained and lost with their folder and provenance, then the object-level plan. ' +
+          'Markdown output is made for a pull-request comment. Exit 0 no change, 2 changes, 1 invalid documents or error.',
+      )
+      .requiredOption('-f, --filename <path...>', 'files or directories of YAML/JSON documents: the proposed state (- reads standard input)')
+      .option('--namespace <tenant>', 'tenant of documents that name no metadata.namespace')
+      .option('--against <store>', 'compare with this store (postgres://... or an embedded store path; default: --store, $RPA_ACCESS_STORE, ./.rpa-access/)')
+      .option('--against-cluster', 'compare with the custom resources in the cluster of the current kubeconfig context (default when run as kubectl rpa-access)')
+      .option('--against-files <path...>', 'compare with other documents, e.g. the base branch of a pull request (tenants they do not name start empty)')
+      .option('--prune', 'the documents are the whole desired state of their tenants: what they no longer contain is deleted (as apply --prune; implied by --against-files)'),
+  )
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  rpa-access diff -f examples/\n  rpa-access diff -f tenants/ --against postgres://rpa@db/rpa --prune --output markdown\n' +
+        '  rpa-access diff -f tenants/ --against-files base/tenants/ --output markdown > comment.md\n  kubectl rpa-access diff -f tenants/finance/',
+    )
+    .action(async (options: DiffCommandOptions, cmd: Command) =>
+      run(cmd, async (ctx) => (await import('./diff.js')).diffCommand(ctx, options)),
     );
 
   program

@@ -53,12 +53,14 @@ export interface CliContext {
   /** The store URL as resolved: --store, else $RPA_ACCESS_STORE, else ./.rpa-access/. */
   storeUrl: string;
   logger: Logger;
+  /** Run as the kubectl plugin (`kubectl rpa-access`): read commands default to --from-cluster. */
+  plugin: boolean;
   out(line?: string): void;
   err(line: string): void;
   warn(line: string): void;
 }
 
-export function createContext(command: Command, io: CliIo): CliContext {
+export function createContext(command: Command, io: CliIo, plugin = false): CliContext {
   const globals = command.optsWithGlobals<GlobalOptions>();
   const level = globals.logLevel ?? (globals.debug && !io.env.RPA_ACCESS_LOG_LEVEL ? 'debug' : undefined);
   const logger = createLogger({ level, format: globals.logFormat, env: io.env, name: 'rpa-access' });
@@ -67,6 +69,7 @@ export function createContext(command: Command, io: CliIo): CliContext {
     globals,
     storeUrl: resolveStoreUrl(globals.store, io.env),
     logger,
+    plugin,
     out: (line = '') => io.stdout(`${line}\n`),
     err: (line) => io.stderr(`${line}\n`),
     warn: (line) => io.stderr(`warning: ${line}\n`),

@@ -5,10 +5,10 @@
  */
 import { ALL_PERMISSIONS, parsePermission } from '../model/catalog.js';
 import { TenantIndex, type PermissionGrant } from '../model/engine.js';
-import { CliError, EXIT_OK, printJson, withStore, type CliContext, type OutputFormat } from './context.js';
+import { CliError, EXIT_OK, printJson, type CliContext, type OutputFormat } from './context.js';
+import { tenantOf, withTenant, type TenantOption, type TenantSourceOptions } from './tenant-source.js';
 
-export interface PermissionsCommandOptions {
-  tenant: string;
+export interface PermissionsCommandOptions extends TenantOption, TenantSourceOptions {
   user: string;
   output: OutputFormat;
 }
@@ -38,10 +38,10 @@ export function formatTable(header: string[], rows: string[][]): string[] {
   return [line(header), ...rows.map(line)];
 }
 
-export async function permissionsCommand(ctx: CliContext, o: PermissionsCommandOptions): Promise<number> {
-  return withStore(ctx, { readOnly: true }, async (store, description) => {
-    const snapshot = store ? await store.loadTenant(o.tenant) : undefined;
-    if (!snapshot) throw new CliError(`tenant ${o.tenant} does not exist in the store ${description}`);
+export async function permissionsCommand(ctx: CliContext, options: PermissionsCommandOptions): Promise<number> {
+  const o = { ...options, tenant: tenantOf(options) };
+  return withTenant(ctx, o, o.tenant, async (snapshot, description) => {
+    if (!snapshot) throw new CliError(`tenant ${o.tenant} does not exist in the ${description}`);
     const index = new TenantIndex(snapshot.state, snapshot.revision);
     const rows = index.permissions(o.user);
     const user = index.findUser(o.user);

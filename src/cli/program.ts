@@ -49,13 +49,20 @@ function isUserError(err: unknown): boolean {
   return [CliError, RequestError, LogConfigError, StoreOpenError, ServeConfigError].some((type) => err instanceof type);
 }
 
-export function buildProgram(io: CliIo, state: { exitCode: number; debug: boolean }): Command {
-  const program = new RpaCommand('rpa-access');
+/** How the CLI was started: as `rpa-access`, or as the kubectl plugin `kubectl rpa-access`. */
+export interface CliMode {
+  plugin?: boolean;
+}
+
+export function buildProgram(io: CliIo, state: { exitCode: number; debug: boolean }, mode: CliMode = {}): Command {
+  const plugin = Boolean(mode.plugin);
+  const name = plugin ? 'kubectl rpa-access' : 'rpa-access';
+  const program = new RpaCommand(name);
 
   /** Runs a command's work with its context; records the exit code; errors are reported by runCli. */
   const run = async (command: Command, fn: (ctx: CliContext) => Promise<number>): Promise<void> => {
     state.debug = Boolean(command.optsWithGlobals<{ debug?: boolean }>().debug);
-    const ctx = createContext(command, io);
+    const ctx = createContext(command, io, plugin);
     state.exitCode = await fn(ctx);
   };
 
@@ -72,12 +79,12 @@ export function buildProgram(io: CliIo, state: { exitCode: number; debug: boolea
     .configureOutput({
       writeOut: (s) => io.stdout(s),
       writeErr: (s) => io.stderr(s),
-      outputError: (s, write) => write(`rpa-access: ${oneLine(s)}\n`),
+      outputError: (s, write) => write(`${name}: ${oneLine(s)}\n`),
     })
     .addHelpText(
       'after',
-      '\nExit codes: 0 success (check: allowed), 1 error, invalid documents or refused apply, 3 denied (check).\n' +
-        'Run rpa-access COMMAND --help for a command\'s options and examples.',
+      '\nExit codes: 0 success (check: allowed; diff: no change), 1 error, invalid documents or refused apply, 2 changes (diff), 3 denied (check).\n' +
+        `Run ${name} COMMAND --help for a command's options and examples.`,
     );
 
   registerCommands(program, run);
@@ -88,18 +95,18 @@ export function buildProgram(io: CliIo, state: { exitCode: number; debug: boolea
     command.configureOutput({
       writeOut: (s) => io.stdout(s),
       writeErr: (s) => io.stderr(s),
-      outputError: (s, write) => write(`rpa-access: ${oneLine(s)} (see rpa-access ${command.name()} --help)\n`),
+      outputError: (s, write) => write(`${name}: ${oneLine(s)} (see ${name} ${command.name()} --help)\n`),
     });
   }
   return program;
 }
 
 /** Runs the CLI with `argv` (without node and the script) and returns the exit code. */
-export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+export async function runCli(argv: readonly string[], io: CliIo = processIo, mode: CliMode = {}): Promise<number> {
   const state = { exitCode: EXIT_OK, debug: argv.includes('--debug') };
   let program: Command;
   try {
-    program = buildProgram(io, state);
+    program = buildProgram(io, state, mode);
     await program.parseAsync([...argv], { from: 'user' });
     return state.exitCode;
   } catch (err) {
@@ -108,7 +115,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
       return err.exitCode === 0 ? EXIT_OK : EXIT_ERROR;
     }
     const hint = state.debug || isUserError(err) ? '' : ' (run with --debug for details)';
-    io.stderr(`rpa-access: error: ${oneLine(errorMessage(err))}${hint}\n`);
+    io.stderr(`${mode.plugin ? 'kubectl rpa-access' : 'rpa-access'}: error: ${oneLine(errorMessage(err))}${hint}\n`);
     if (state.debug && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
     return EXIT_ERROR;
   }
