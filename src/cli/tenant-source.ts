@@ -56,7 +56,7 @@ export async function kubeConfig(o: TenantSourceOptions) {
 /** The cluster's view of `namespace`; API errors become one clear line. */
 export async function readTenantFromCluster(ctx: CliContext, o: TenantSourceOptions, namespace: string): Promise<{ snapshot: TenantSnapshot | undefined; description: string }> {
   const kc = await kubeConfig(o);
-  const [{ readClusterTenant }, { errorMessage, errorCode }] = await Promise.all([import('../k8s/tenant-reader.js'), import('../k8s/client.js')]);
+  const [{ readClusterTenant }, { errorMessage, errorCode }] = await Promise.all([import('../api/v1alpha1/read-tenant.js'), import('../k8s/client.js')]);
   const description = `cluster ${kc.getCurrentContext()} (${kc.getCurrentCluster()!.server})`;
   try {
     const read = await readClusterTenant(kc, namespace);

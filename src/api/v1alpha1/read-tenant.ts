@@ -9,12 +9,12 @@
  * an object being deleted is already gone (the operator removes it from the store first).
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { API_GROUP, API_VERSION, KINDS, type Kind } from '../model/catalog.js';
-import { builtInEntries, isReserved, tenantFromEntries } from '../model/tenant.js';
-import type { AnyEntry, TenantState } from '../model/types.js';
-import { isBuiltInResource, isDeleting, PLURALS, toEntry, type AccessResource } from '../controllers/objects.js';
-import { rawRequest } from './client.js';
-import { resourcePath } from './informer.js';
+import { API_GROUP, API_VERSION, KINDS, LABEL_BUILT_IN, type Kind } from '../../model/catalog.js';
+import { rawRequest } from '../../k8s/client.js';
+import { resourcePath } from '../../k8s/informer.js';
+import { builtInEntries, isReserved, tenantFromEntries } from '../../model/tenant.js';
+import type { AnyEntry, TenantState } from '../../model/types.js';
+import { isDeleting, PLURALS, toEntry, type AccessResource } from './resource.js';
 
 /** Label the operator puts on a binding the store created itself (an ownership transfer's). */
 export const LABEL_CREATED_BY = `${API_GROUP}/created-by`;
@@ -54,7 +54,7 @@ export async function readClusterTenant(kc: KubeConfig, namespace: string): Prom
   let objects = 0;
   for (const obj of lists.flat()) {
     objects++;
-    if (isDeleting(obj) || isBuiltInResource(obj) || isReserved(obj.kind as Kind, obj.metadata.name)) continue;
+    if (isDeleting(obj) || obj.metadata.labels?.[LABEL_BUILT_IN] === 'true' || isReserved(obj.kind as Kind, obj.metadata.name)) continue;
     const { entry, problems } = toEntry(obj);
     if (!entry) {
       skipped.push(`${obj.kind}/${obj.metadata.name}: ${problems.join('; ')}`);
