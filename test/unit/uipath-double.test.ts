@@ -528,6 +528,15 @@ describe('Identity', () => {
   });
 });
 
+describe('options', () => {
+  it('can report local users as DirectoryUser (Orchestrator since 21.10)', async () => {
+    await fresh({ localUsersAsDirectoryUsers: true, sharedFolder: false });
+    uip.seed({ users: [{ UserName: 'local' }] });
+    expect((await c.orch('GET', '/odata/Users')).body.value[0].Type).toBe('DirectoryUser');
+    expect(uip.snapshot().folders).toEqual([]);
+  });
+});
+
 describe('tenants and addresses', () => {
   it('keeps tenants apart; the first also answers at the root (standalone style)', async () => {
     await fresh({ tenants: ['finance', 'hr'] });

@@ -52,6 +52,8 @@ export interface UiPathDoubleOptions {
   maxPageSize?: number;
   /** A new tenant has UiPath's default "Shared" folder. Default true. */
   sharedFolder?: boolean;
+  /** Report local users (Type User) as DirectoryUser, as Orchestrator may since 21.10. Default false. */
+  localUsersAsDirectoryUsers?: boolean;
 }
 
 interface IssuedToken {
@@ -97,7 +99,7 @@ export class UiPathDouble {
     this.identity = new Identity(this.organizationId, now);
     const names = options.tenants ?? ['DefaultTenant'];
     if (names.length === 0) throw new Error('startUiPathDouble: at least one tenant');
-    names.forEach((name, i) => this.tenants.set(name.toLowerCase(), new OrchestratorTenant(name, i + 1, this.identity, now, { sharedFolder: options.sharedFolder ?? true })));
+    names.forEach((name, i) => this.tenants.set(name.toLowerCase(), new OrchestratorTenant(name, i + 1, this.identity, now, { sharedFolder: options.sharedFolder ?? true, localUsersAsDirectoryUsers: options.localUsersAsDirectoryUsers })));
     this.identity.onDelete = (id) => {
       for (const t of this.tenants.values()) t.forgetIdentity(id);
     };

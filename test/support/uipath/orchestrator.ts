@@ -130,7 +130,7 @@ export class OrchestratorTenant {
     readonly tenantId: number,
     private readonly identity: Identity,
     private readonly now: () => string,
-    options: { sharedFolder: boolean },
+    private readonly options: { sharedFolder: boolean; localUsersAsDirectoryUsers?: boolean },
   ) {
     for (const r of STATIC_ROLES) {
       const role = this.insertRole({ Name: r.Name, Type: r.Type, Permissions: r.Permissions.map((Name) => ({ Name })) });
@@ -492,6 +492,11 @@ export class OrchestratorTenant {
 
   // ---- DTOs (shapes of the vendor's UserDto, RoleDto, FolderDto, ...) ----------------------
 
+  /** "Since 21.10 local users may come back with Type: DirectoryUser" (reference README), when asked to. */
+  private reportedType(u: OrchUser): OrchUserType {
+    return u.Type === 'User' && this.options.localUsersAsDirectoryUsers ? 'DirectoryUser' : u.Type;
+  }
+
   userDto(u: OrchUser, expand: Set<string>): Record<string, unknown> {
     const roles = [...u.roleIds].map((r) => this.roles.get(r)).filter((r): r is OrchRole => r !== undefined);
     const dto: Record<string, unknown> = {
@@ -501,7 +506,7 @@ export class OrchestratorTenant {
       FullName: [u.Name, u.Surname].filter(Boolean).join(' ') || u.UserName,
       IsActive: u.IsActive,
       CreationTime: u.CreationTime,
-      Type: u.Type,
+      Type: this.reportedType(u),
       ProvisionType: 'Manual',
       RolesList: roles.map((r) => r.Name),
       LoginProviders: [],
@@ -595,7 +600,7 @@ export class OrchestratorTenant {
             Id: u.Id,
             UserName: u.UserName,
             FullName: [u.Name, u.Surname].filter(Boolean).join(' ') || u.UserName,
-            Type: u.Type,
+            Type: this.reportedType(u),
             IsInherited: !entry.direct.includes(folder.Id),
             AssignedToFolderIds: entry.direct,
             MayHaveAttended: u.Type === 'User' || u.Type === 'DirectoryUser',
@@ -623,7 +628,7 @@ export class OrchestratorTenant {
     const user = this.findUser(userName);
     if (!user || !(types[type] ?? []).includes(user.Type)) throw notFound(type, userName);
     const principals = [user, ...this.groupEntriesOf(user)];
-    const entity = (p: OrchUser): Record<string, unknown> => ({ Id: p.Id, UserName: p.UserName, Type: p.Type, IsInherited: p !== user });
+    const entity = (p: OrchUser): Record<string, unknown> => ({ Id: p.Id, UserName: p.UserName, Type: this.reportedType(p), IsInherited: p !== user });
     const roleUsers = (pairs: [OrchUser, number][]): Record<string, unknown>[] => {
       const byRole = new Map<number, OrchUser[]>();
       for (const [p, roleId] of pairs) byRole.set(roleId, [...(byRole.get(roleId) ?? []), p]);
