@@ -4,18 +4,25 @@
  * or derived from the previous index and the changes (`withChanges`), which shares everything
  * the changes did not touch.
  *
- * Every binding is compiled once, when the index is built: its role's permissions as a bit set,
- * its folder, objects, environment and expiry. Bindings are filed under each subject they name.
- * Cost of a check: resolve the user (hash), then for each subject the user is (themselves, their
- * groups, `global`: one hash each) scan that subject's compiled bindings, testing the
- * permission's bit first. Nothing in a check grows with the tenant's total number of bindings,
- * and nothing is compiled or cached per user.
+ * Every binding is compiled once, when the index is built: its role (a small id into a table of
+ * which role holds which permission), its folder, objects, environment and expiry. Bindings are
+ * filed under each subject they name. Cost of a check: resolve the user (hash), then for each
+ * subject the user is (themselves, their existing groups, `global`: one hash each) scan that
+ * subject's array of (role id, binding) pairs, testing the role against the permission's row of
+ * the table first. Nothing in a check grows with the tenant's total number of bindings, nothing
+ * is compiled or cached per user, and the memory a check touches is kept to a few arrays: at a
+ * million bindings the heap is far larger than any cache, and every cold line read costs more
+ * than the arithmetic.
+ *
+ * `who` works from the other end: bindings are also filed by folder (and tenant-wide ones by
+ * role), groups know their members, so the holders of a permission are found from the few
+ * bindings that can grant it, not by checking every user.
  */
 import {
   ALL_PERMISSIONS, BUILT_IN_ROLE_NAMES, GLOBAL_GROUP, ROBOT_ROLE, parsePermission, type Scope,
 } from './catalog.js';
 import { directoryGroupsById, parseDirectoryGroups } from './directory.js';
-import { folderCovers, folderPathProblem } from './folders.js';
+import { folderAncestry, folderCovers, folderPathProblem } from './folders.js';
 import type { AnyEntry, Entry, Session, TenantState } from './types.js';
 
 export interface Grant {
@@ -129,28 +136,54 @@ const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const BY_VIA = (a: Grant, b: Grant): number =>
   (a.via === 'user' ? 0 : 1) - (b.via === 'user' ? 0 : 1) || cmp(a.via, b.via) || cmp(a.role, b.role) || cmp(a.binding ?? '', b.binding ?? '');
 
+const GLOBAL_VIA = `group:${GLOBAL_GROUP}`;
+
 /** Permission -> its bit; the catalog has 96 permissions, so a role's set is 3 words. */
 const PERMISSION_IDS = new Map<string, number>(ALL_PERMISSIONS.map((p, i) => [p, i]));
 const PERMISSION_SCOPES: readonly Scope[] = ALL_PERMISSIONS.map((p) => parsePermission(p)!.scope);
 const WORDS = Math.ceil(ALL_PERMISSIONS.length / 32);
 
 const hasBit = (bits: Uint32Array, id: number): boolean => (bits[id >>> 5]! & (1 << (id & 31))) !== 0;
-/** The same bits as 16-bit words, small integers V8 keeps unboxed in a packed array. */
-const WORDS16 = Math.ceil(ALL_PERMISSIONS.length / 16);
 
 interface CompiledRole {
   name: string;
+  /**
+   * Small integer naming the role in this index's permission table (`RoleTable`). A recompiled
+   * role keeps the id of its name, so ids stay few however often roles change.
+   */
+  id: number;
   /** The role's permissions, one bit per ALL_PERMISSIONS index. */
   bits: Uint32Array;
-  /** `bits` as WORDS16 16-bit words (what subject scans read). */
-  words16: number[];
   /** Built-in tenant roles are the only tenant roles whose tenant-wide bindings reach folders. */
   builtIn: boolean;
+}
+
+/**
+ * Which roles hold which permission, as one byte per (permission, role id): `holds[p * width +
+ * role.id]`. A check reads the row of its permission (a few hundred bytes, hot in the cache)
+ * instead of touching every binding's role or keeping a mask per binding.
+ */
+interface RoleTable {
+  width: number;
+  holds: Uint8Array;
+  /** Role name -> id, ids ever given (a deleted role's id stays reserved for its name). */
+  ids: ReadonlyMap<string, number>;
+}
+
+function roleTable(roles: ReadonlyMap<string, CompiledRole>, ids: ReadonlyMap<string, number>): RoleTable {
+  const width = Math.max(1, ids.size);
+  const holds = new Uint8Array(ALL_PERMISSIONS.length * width);
+  for (const r of roles.values()) {
+    for (let p = 0; p < ALL_PERMISSIONS.length; p++) if (hasBit(r.bits, p)) holds[p * width + r.id] = 1;
+  }
+  return { width, holds, ids };
 }
 
 /** A binding as checks read it, compiled once per index (shared by every subject it names). */
 interface CompiledBinding {
   role: CompiledRole;
+  /** The binding's subjects, as written (`who` walks from a binding to the users it reaches). */
+  subjects: readonly { kind: string; name: string }[];
   /** The binding's name; null for the `robot` role a Robot user holds implicitly. */
   binding: string | null;
   folder: string | null;
@@ -162,22 +195,30 @@ interface CompiledBinding {
 }
 
 /**
- * The compiled bindings naming one subject, and how grants through it are explained. `masks`
- * holds each binding's role permissions, word by word (`masks[w * n + i]`: 16-bit word w of
- * binding i): a check reads the contiguous run of its permission's word and touches only the
- * bindings whose role holds the permission.
+ * The compiled bindings naming one subject, and how grants through it are explained. `slots`
+ * interleaves each binding's role id with the binding (`[roleId0, binding0, roleId1, ...]`): a
+ * check reads one array, tests the role id against its permission's row of the RoleTable and
+ * touches only the bindings whose role holds the permission. One array per subject, not two or
+ * a mask per binding: at a million bindings, memory touched per check is what a check costs.
  */
 interface SubjectBindings {
   via: string;
-  bindings: readonly CompiledBinding[];
-  masks: readonly number[];
+  slots: readonly (number | CompiledBinding)[];
 }
 
 function subjectBindings(via: string, bindings: readonly CompiledBinding[]): SubjectBindings {
-  const n = bindings.length;
-  const masks: number[] = [];
-  for (let w = 0; w < WORDS16; w++) for (let i = 0; i < n; i++) masks.push(bindings[i]!.role.words16[w]!);
-  return { via, bindings, masks };
+  const slots: (number | CompiledBinding)[] = new Array<number | CompiledBinding>(bindings.length * 2);
+  for (let i = 0; i < bindings.length; i++) {
+    slots[2 * i] = bindings[i]!.role.id;
+    slots[2 * i + 1] = bindings[i]!;
+  }
+  return { via, slots };
+}
+
+function bindingsOf(s: SubjectBindings): CompiledBinding[] {
+  const out: CompiledBinding[] = [];
+  for (let i = 1; i < s.slots.length; i += 2) out.push(s.slots[i] as CompiledBinding);
+  return out;
 }
 
 const GONE: unique symbol = Symbol('gone');
@@ -268,16 +309,84 @@ interface IndexParts {
   bindings: LayeredMap<Entry<'RoleBinding'>>;
   usersByEmail: LayeredMap<Entry<'User'>>;
   compiledRoles: Map<string, CompiledRole>;
+  roleTable: RoleTable;
   /** User name -> bindings naming `User/name` (whether or not the user exists). */
   byUser: LayeredMap<SubjectBindings>;
   /** Group name -> bindings naming `Group/name` (whether or not the group exists). */
   byGroup: LayeredMap<SubjectBindings>;
+  /**
+   * `byGroup` restricted to the groups that exist: what a check reads, one lookup per group of
+   * the user (a group that does not exist grants nothing).
+   */
+  liveGroups: LayeredMap<SubjectBindings>;
+  /**
+   * Where bindings are, for `who`: folder -> the compiled bindings on exactly that folder, and
+   * `\0role` -> the tenant-wide bindings of that role (a folder path never starts with `\0`).
+   */
+  byFolder: LayeredMap<readonly CompiledBinding[]>;
+  /** Group name -> names of the users listing it (once each; `global` is everyone, not listed). */
+  members: LayeredMap<readonly string[]>;
+  /** Robot users by name: the holders of the implicit `robot` role. */
+  robots: LayeredMap<Entry<'User'>>;
+  /** User name -> what a check reads of the user (see UserRecord). */
+  records: LayeredMap<UserRecord>;
   robot: CompiledBinding | null;
-  sortedUsers: readonly string[] | undefined;
+  sortedUsers: SortedUsers | undefined;
   /** Login sessions by email in lower case. */
   sessions: LayeredMap<Session>;
   /** Directory Groups by directory id in lower case. */
   directoryById: ReadonlyMap<string, Entry<'Group'>>;
+}
+
+const ACTIVE = 1;
+const ROBOT = 2;
+
+/**
+ * The users in name order (code units), with a flag byte per position (ACTIVE, ROBOT): when
+ * `global` holds a permission, `who` answers every active user by walking these two arrays,
+ * without a lookup per user.
+ */
+interface SortedUsers {
+  names: readonly string[];
+  flags: Uint8Array;
+}
+
+const userFlags = (u: Entry<'User'>): number => (u.spec.active ? ACTIVE : 0) | (u.spec.type === 'Robot' ? ROBOT : 0);
+
+/** Position of `name` in sorted `names`, or -1. */
+function positionOf(names: readonly string[], name: string): number {
+  let lo = 0;
+  let hi = names.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const n = names[mid]!;
+    if (n === name) return mid;
+    if (n < name) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/**
+ * A user as checks read them: the entry and the subject lists the user is (their own bindings,
+ * then those of each existing group they list, once; `global` is shared by everyone and read
+ * apart). One lookup per check reaches everything, instead of a lookup and a key comparison per
+ * group: at a million bindings each of those is a cache miss.
+ */
+interface UserRecord {
+  user: Entry<'User'>;
+  subjects: readonly SubjectBindings[];
+}
+
+function userRecord(u: Entry<'User'>, byUser: { get(name: string): SubjectBindings | undefined }, liveGroups: { get(name: string): SubjectBindings | undefined }): UserRecord {
+  const subjects: SubjectBindings[] = [];
+  const own = byUser.get(u.name);
+  if (own) subjects.push(own);
+  for (const g of groupsOf(u)) {
+    const s = liveGroups.get(g);
+    if (s) subjects.push(s);
+  }
+  return { user: u, subjects };
 }
 
 /** Objects created, updated or deleted since an index's revision (the store's incremental read). */
@@ -290,16 +399,15 @@ export interface TenantDelta {
   sessions?: readonly Session[];
 }
 
-function compileRole(r: Entry<'Role'>): CompiledRole {
+function compileRole(r: Entry<'Role'>, id: number): CompiledRole {
   const bits = new Uint32Array(WORDS);
   for (const p of r.spec.permissions ?? []) {
     for (const a of p.actions) {
-      const id = PERMISSION_IDS.get(`${p.resource}.${a}`);
-      if (id !== undefined) bits[id >>> 5] = (bits[id >>> 5] ?? 0) | (1 << (id & 31));
+      const pid = PERMISSION_IDS.get(`${p.resource}.${a}`);
+      if (pid !== undefined) bits[pid >>> 5] = (bits[pid >>> 5] ?? 0) | (1 << (pid & 31));
     }
   }
-  const words16 = Array.from({ length: WORDS16 }, (_, w) => ((bits[w >>> 1] ?? 0) >>> ((w & 1) * 16)) & 0xffff);
-  return { name: r.name, bits, words16, builtIn: BUILT_IN_ROLE_NAMES.has(r.name) };
+  return { name: r.name, id, bits, builtIn: BUILT_IN_ROLE_NAMES.has(r.name) };
 }
 
 function compileBinding(b: Entry<'RoleBinding'>, role: CompiledRole): CompiledBinding {
@@ -307,6 +415,7 @@ function compileBinding(b: Entry<'RoleBinding'>, role: CompiledRole): CompiledBi
   // Every field set, in one order: one hidden class for every compiled binding (monomorphic checks).
   return {
     role,
+    subjects: s.subjects,
     binding: b.name,
     folder: s.folder ?? null,
     resources: s.resources ? new Set(s.resources.map((r) => `${r.kind}/${r.name}`)) : null,
@@ -320,14 +429,24 @@ function compileBinding(b: Entry<'RoleBinding'>, role: CompiledRole): CompiledBi
 function robotGrant(roles: Map<string, CompiledRole>): CompiledBinding | null {
   const role = roles.get(ROBOT_ROLE);
   return role
-    ? { role, binding: null, folder: null, resources: null, resourceList: undefined, environment: null, expiresAtMs: Number.POSITIVE_INFINITY, expiresAt: undefined }
+    ? { role, subjects: [], binding: null, folder: null, resources: null, resourceList: undefined, environment: null, expiresAtMs: Number.POSITIVE_INFINITY, expiresAt: undefined }
     : null;
 }
 
-function fileUnder(map: Map<string, CompiledBinding[]>, name: string, c: CompiledBinding): void {
+/** Where `who` files a binding: its folder, or its role for a tenant-wide binding. */
+const folderKey = (folder: string | null | undefined, role: string): string => folder ?? `\0${role}`;
+
+/** The groups a user's checks go through besides `global`: each existing name once. */
+function groupsOf(u: Entry<'User'>): string[] {
+  const list = u.spec.groups;
+  if (!list) return [];
+  return list.filter((name, i) => name !== GLOBAL_GROUP && list.indexOf(name) === i);
+}
+
+function fileUnder<V>(map: Map<string, V[]>, name: string, v: V): void {
   const have = map.get(name);
-  if (have) have.push(c);
-  else map.set(name, [c]);
+  if (have) have.push(v);
+  else map.set(name, [v]);
 }
 
 function subjectMap(lists: Map<string, CompiledBinding[]>, via: (name: string) => string): Map<string, SubjectBindings> {
@@ -338,11 +457,22 @@ function subjectMap(lists: Map<string, CompiledBinding[]>, via: (name: string) =
 
 function buildParts(state: TenantState): IndexParts {
   const usersByEmail = new Map<string, Entry<'User'>>();
-  for (const u of state.users.values()) usersByEmail.set(u.spec.email.toLowerCase(), u);
+  const members = new Map<string, string[]>();
+  const robots = new Map<string, Entry<'User'>>();
+  for (const u of state.users.values()) {
+    usersByEmail.set(u.spec.email.toLowerCase(), u);
+    for (const g of groupsOf(u)) fileUnder(members, g, u.name);
+    if (u.spec.type === 'Robot') robots.set(u.name, u);
+  }
   const compiledRoles = new Map<string, CompiledRole>();
-  for (const r of state.roles.values()) compiledRoles.set(r.name, compileRole(r));
+  const ids = new Map<string, number>();
+  for (const r of state.roles.values()) {
+    ids.set(r.name, ids.size);
+    compiledRoles.set(r.name, compileRole(r, ids.get(r.name)!));
+  }
   const byUser = new Map<string, CompiledBinding[]>();
   const byGroup = new Map<string, CompiledBinding[]>();
+  const byFolder = new Map<string, CompiledBinding[]>();
   for (const b of state.bindings.values()) {
     const role = compiledRoles.get(b.spec.roleRef.name);
     if (!role) continue; // role does not exist: the binding grants nothing (a role change rebuilds)
@@ -350,7 +480,14 @@ function buildParts(state: TenantState): IndexParts {
     for (const s of b.spec.subjects) {
       fileUnder(s.kind === 'User' ? byUser : byGroup, s.name, c);
     }
+    fileUnder(byFolder, folderKey(c.folder, role.name), c);
   }
+  const groupSubjects = subjectMap(byGroup, (name) => `group:${name}`);
+  const liveGroups = new Map<string, SubjectBindings>();
+  for (const [name, s] of groupSubjects) if (countsForMembers(state.groups.get(name), name)) liveGroups.set(name, s);
+  const userSubjects = subjectMap(byUser, () => 'user');
+  const records = new Map<string, UserRecord>();
+  for (const u of state.users.values()) records.set(u.name, userRecord(u, userSubjects, liveGroups));
   return {
     users: LayeredMap.of(state.users),
     groups: LayeredMap.of(state.groups),
@@ -358,13 +495,28 @@ function buildParts(state: TenantState): IndexParts {
     bindings: LayeredMap.of(state.bindings),
     usersByEmail: LayeredMap.of(usersByEmail),
     compiledRoles,
-    byUser: LayeredMap.of(subjectMap(byUser, () => 'user')),
-    byGroup: LayeredMap.of(subjectMap(byGroup, (name) => `group:${name}`)),
+    roleTable: roleTable(compiledRoles, ids),
+    byUser: LayeredMap.of(userSubjects),
+    byGroup: LayeredMap.of(groupSubjects),
+    liveGroups: LayeredMap.of(liveGroups),
+    byFolder: LayeredMap.of(byFolder),
+    members: LayeredMap.of(members),
+    robots: LayeredMap.of(robots),
+    records: LayeredMap.of(records),
     robot: robotGrant(compiledRoles),
     sortedUsers: undefined,
     sessions: LayeredMap.of(state.sessions ?? new Map()),
     directoryById: directoryGroupsById(state.groups.values()),
   };
+}
+
+/**
+ * Whether a group's bindings reach the users listing it (and, for `global`, everyone): while it
+ * exists, and is not a directory group (those reach the users of a login session instead; a
+ * directory group listed on a User, refused by the invariants, grants nothing that way).
+ */
+function countsForMembers(group: Entry<'Group'> | undefined, name: string): boolean {
+  return group !== undefined && (name === GLOBAL_GROUP || !group.spec.directory);
 }
 
 /** Does `g` grant the parsed request at time `now`? (Contract 3.2 to 3.4.) */
@@ -376,6 +528,20 @@ function matches(g: CompiledBinding, req: ParsedRequest, now: number): boolean {
   // Folder resource: a folder binding covers its subtree; a tenant binding of a built-in
   // tenant role (the only tenant roles that can hold folder permissions) covers every folder.
   return g.folder === null ? g.role.builtIn : folderCovers(g.folder, req.folder!);
+}
+
+/**
+ * The grants of one subject's bindings for a request: `holds` is the RoleTable and `row` the
+ * offset of the request's permission in it, so a binding whose role lacks the permission costs
+ * one read of the subject's own array.
+ */
+function scanSubject(s: SubjectBindings, holds: Uint8Array, row: number, req: ParsedRequest, now: number, grants: Grant[]): void {
+  const slots = s.slots;
+  for (let i = 0; i < slots.length; i += 2) {
+    if (holds[row + (slots[i] as number)] === 0) continue;
+    const g = slots[i + 1] as CompiledBinding;
+    if (matches(g, req, now)) grants.push({ role: g.role.name, binding: g.binding, via: s.via, folder: g.folder });
+  }
 }
 
 export class TenantIndex {
@@ -417,12 +583,16 @@ export class TenantIndex {
   }
 
   userNames(): string[] {
-    return [...this.sortedUsers()];
+    return [...this.sortedUsers().names];
   }
 
   /** User names in code-unit order, sorted once per index (on first use). */
-  private sortedUsers(): readonly string[] {
-    return (this.parts.sortedUsers ??= [...this.parts.users.keys()].sort());
+  private sortedUsers(): SortedUsers {
+    if (this.parts.sortedUsers) return this.parts.sortedUsers;
+    const names = [...this.parts.users.keys()].sort();
+    const flags = new Uint8Array(names.length);
+    for (let i = 0; i < names.length; i++) flags[i] = userFlags(this.parts.users.get(names[i]!)!);
+    return (this.parts.sortedUsers = { names, flags });
   }
 
   /**
@@ -431,23 +601,18 @@ export class TenantIndex {
    * User reports it as not ready); a group listed twice counts once.
    */
   private subjectsOf(user: Entry<'User'>): SubjectBindings[] {
+    const p = this.parts;
     const out: SubjectBindings[] = [];
-    const own = this.parts.byUser.get(user.name);
+    const own = p.byUser.get(user.name);
     if (own) out.push(own);
-    const groups = this.parts.groups;
-    if (groups.has(GLOBAL_GROUP)) {
-      const g = this.parts.byGroup.get(GLOBAL_GROUP);
-      if (g) out.push(g);
-    }
+    const global = p.liveGroups.get(GLOBAL_GROUP);
+    if (global) out.push(global);
     const list = user.spec.groups;
     if (list) {
       for (let i = 0; i < list.length; i++) {
         const name = list[i]!;
         if (name === GLOBAL_GROUP || list.indexOf(name) < i) continue;
-        // A directory group listed on a User (refused by the invariants) grants nothing that way.
-        const group = groups.get(name);
-        if (!group || group.spec.directory) continue;
-        const g = this.parts.byGroup.get(name);
+        const g = p.liveGroups.get(name);
         if (g) out.push(g);
       }
     }
@@ -496,7 +661,7 @@ export class TenantIndex {
     if (!from) return undefined;
     const have = this.directoryViews.get(name);
     if (have && have.from === from) return have.view;
-    const view: SubjectBindings = { via: `directory:${name}`, bindings: from.bindings, masks: from.masks };
+    const view: SubjectBindings = { via: `directory:${name}`, slots: from.slots };
     this.directoryViews.set(name, { from, view });
     return view;
   }
@@ -514,7 +679,7 @@ export class TenantIndex {
 
   /** Every User of the tenant, in name order. */
   users(): Entry<'User'>[] {
-    return this.sortedUsers().map((n) => this.parts.users.get(n)!);
+    return this.sortedUsers().names.map((n) => this.parts.users.get(n)!);
   }
 
   check(req: CheckRequest, now: number = Date.now()): CheckResult {
@@ -522,40 +687,33 @@ export class TenantIndex {
   }
 
   checkParsed(userRef: string, req: ParsedRequest, now: number = Date.now()): CheckResult {
-    const user = this.findUser(userRef);
-    if (!user) return { allowed: false, grants: [], reason: 'UserNotFound' };
+    const p = this.parts;
+    let record = p.records.get(userRef);
+    if (record === undefined) {
+      const byEmail = p.usersByEmail.get(userRef.toLowerCase());
+      if (byEmail) record = p.records.get(byEmail.name);
+    }
+    if (!record) return { allowed: false, grants: [], reason: 'UserNotFound' };
+    const user = record.user;
     if (!user.spec.active) return { allowed: false, grants: [], reason: 'UserInactive', user: user.name };
     const grants: Grant[] = [];
     const id = req.permissionId;
-    const word = id >>> 4;
-    const mask = 1 << (id & 15);
-    for (const s of this.subjectsOf(user)) {
-      const list = s.bindings;
-      const masks = s.masks;
-      const n = list.length;
-      for (let i = 0, at = word * n; i < n; i++, at++) {
-        if ((masks[at]! & mask) === 0) continue;
-        const g = list[i]!;
-        if (matches(g, req, now)) grants.push({ role: g.role.name, binding: g.binding, via: s.via, folder: g.folder });
+    const holds = p.roleTable.holds;
+    const row = id * p.roleTable.width;
+    // The subjects the user is (see subjectsOf), scanned without building the list.
+    const global = p.liveGroups.get(GLOBAL_GROUP);
+    if (global) scanSubject(global, holds, row, req, now, grants);
+    const subjects = record.subjects;
+    for (let i = 0; i < subjects.length; i++) scanSubject(subjects[i]!, holds, row, req, now, grants);
+    if (p.directoryById.size > 0) {
+      const directory = this.directorySubjects(user, now, req.directoryGroups);
+      if (directory !== null) {
+        const from = grants.length;
+        for (const s of directory.subjects) scanSubject(s, holds, row, req, now, grants);
+        if (directory.expiresAt !== undefined) for (let i = from; i < grants.length; i++) grants[i]!.sessionExpiresAt = directory.expiresAt;
       }
     }
-    const directory = this.directorySubjects(user, now, req.directoryGroups);
-    if (directory !== null) {
-      for (const s of directory.subjects) {
-        const list = s.bindings;
-        const masks = s.masks;
-        const n = list.length;
-        for (let i = 0, at = word * n; i < n; i++, at++) {
-          if ((masks[at]! & mask) === 0) continue;
-          const g = list[i]!;
-          if (!matches(g, req, now)) continue;
-          const grant: Grant = { role: g.role.name, binding: g.binding, via: s.via, folder: g.folder };
-          if (directory.expiresAt !== undefined) grant.sessionExpiresAt = directory.expiresAt;
-          grants.push(grant);
-        }
-      }
-    }
-    const robot = this.parts.robot;
+    const robot = p.robot;
     if (robot !== null && user.spec.type === 'Robot' && hasBit(robot.role.bits, id) && matches(robot, req, now)) {
       grants.push({ role: robot.role.name, binding: null, via: 'user', folder: null });
     }
@@ -574,10 +732,10 @@ export class TenantIndex {
     if (!user.spec.active) return [];
     // Every unexpired grant the user has, with its explanation, then one pass per permission.
     const held: { g: CompiledBinding; via: string; sessionExpiresAt?: string }[] = [];
-    for (const s of this.subjectsOf(user)) for (const g of s.bindings) if (now <= g.expiresAtMs) held.push({ g, via: s.via });
+    for (const s of this.subjectsOf(user)) for (const g of bindingsOf(s)) if (now <= g.expiresAtMs) held.push({ g, via: s.via });
     const directory = this.directorySubjects(user, now, directoryGroups ?? null);
     for (const s of directory?.subjects ?? []) {
-      for (const g of s.bindings) if (now <= g.expiresAtMs) held.push({ g, via: s.via, ...(directory!.expiresAt ? { sessionExpiresAt: directory!.expiresAt } : {}) });
+      for (const g of bindingsOf(s)) if (now <= g.expiresAtMs) held.push({ g, via: s.via, ...(directory!.expiresAt ? { sessionExpiresAt: directory!.expiresAt } : {}) });
     }
     if (this.parts.robot && user.spec.type === 'Robot') held.push({ g: this.parts.robot, via: 'user' });
     const rows: PermissionGrant[] = [];
@@ -599,13 +757,136 @@ export class TenantIndex {
     return rows;
   }
 
-  /** Everyone allowed, each with what allows them, by user name. */
+  /**
+   * Everyone allowed, each with what allows them, by user name: the same answers and
+   * explanations as a check of every user, found from the other end. The bindings that can grant
+   * are those on the request's folder or an ancestor (at most seven lists) and the tenant-wide
+   * ones of the roles holding the permission; each is followed to its users (directly, through
+   * its groups' members, or everyone for `global`). The cost follows the holders of the
+   * permission, not the number of users.
+   */
   who(req: Omit<CheckRequest, 'user'>, now: number = Date.now()): { user: string; grants: Grant[] }[] {
     const parsed = parseRequest(req);
+    const p = this.parts;
+    const id = parsed.permissionId;
+    const holds = p.roleTable.holds;
+    const row = id * p.roleTable.width;
+    const candidates: CompiledBinding[] = [];
+    const take = (list: readonly CompiledBinding[] | undefined): void => {
+      if (list) for (const g of list) if (holds[row + g.role.id] === 1 && matches(g, parsed, now)) candidates.push(g);
+    };
+    for (const r of p.compiledRoles.values()) {
+      // Tenant-wide bindings reach folder resources only for the built-in tenant roles.
+      if (holds[row + r.id] === 1 && (parsed.scope === 'Tenant' || r.builtIn)) take(p.byFolder.get(folderKey(null, r.name)));
+    }
+    if (parsed.folder !== null) for (const f of folderAncestry(parsed.folder)) take(p.byFolder.get(f));
+
+    const byUser = new Map<string, Grant[]>();
+    const grant = (name: string, g: CompiledBinding, via: string): void =>
+      fileUnder(byUser, name, { role: g.role.name, binding: g.binding, via, folder: g.folder });
+    // Grants every active user has (`global`'s, and those of directory groups named in the
+    // question): made once and shared, frozen, by every row.
+    const everyone: Grant[] = [];
+    const shared = (g: CompiledBinding, via: string): void => {
+      everyone.push(Object.freeze<Grant>({ role: g.role.name, binding: g.binding, via, folder: g.folder }));
+    };
+    const asked = parsed.directoryGroups === null ? null : this.askedDirectoryGroups(parsed.directoryGroups);
+    const throughSessions = new Map<string, CompiledBinding[]>(); // directory group -> its bindings here
+    for (const g of candidates) {
+      for (const s of g.subjects) {
+        if (s.kind === 'User') {
+          grant(s.name, g, 'user');
+          continue;
+        }
+        const group = p.groups.get(s.name);
+        if (!group) continue; // a group that does not exist grants nothing
+        if (s.name === GLOBAL_GROUP) shared(g, GLOBAL_VIA);
+        else if (!group.spec.directory) for (const m of p.members.get(s.name) ?? []) grant(m, g, `group:${s.name}`);
+        if (!group.spec.directory) continue;
+        // A directory group reaches the users of a valid login session naming it, or, when the
+        // question names directory groups, every user (the session is not read then).
+        if (asked === null) fileUnder(throughSessions, s.name, g);
+        else if (asked.has(s.name)) shared(g, `directory:${s.name}`);
+      }
+    }
+    if (throughSessions.size > 0) this.sessionGrants(throughSessions, now, byUser);
+    const robot = p.robot;
+    const robots = robot !== null && hasBit(robot.role.bits, id) && matches(robot, parsed, now);
+
+    if (everyone.length > 0) return this.everyoneWho(everyone, byUser, robots);
+    const set = new Set(byUser.keys());
+    if (robots) for (const name of p.robots.keys()) set.add(name);
+    const names = [...set].sort();
+    const robotGrant = robots ? Object.freeze<Grant>({ role: robot.role.name, binding: null, via: 'user', folder: null }) : undefined;
     const out: { user: string; grants: Grant[] }[] = [];
-    for (const name of this.sortedUsers()) {
-      const r = this.checkParsed(name, parsed, now);
-      if (r.allowed) out.push({ user: name, grants: r.grants });
+    for (const name of names) {
+      const user = p.users.get(name);
+      if (!user || !user.spec.active) continue;
+      const grants = byUser.get(name) ?? [];
+      if (robotGrant && user.spec.type === 'Robot') grants.push(robotGrant);
+      if (grants.length === 0) continue;
+      if (grants.length > 1) grants.sort(BY_VIA);
+      out.push({ user: name, grants });
+    }
+    return out;
+  }
+
+  /** The directory groups a question names (by id, case-insensitive), as group names. */
+  private askedDirectoryGroups(ids: readonly string[]): Set<string> {
+    const out = new Set<string>();
+    const byId = this.parts.directoryById;
+    if (byId.size > 0) for (const id of ids) {
+      const g = byId.get(id.toLowerCase());
+      if (g) out.add(g.name);
+    }
+    return out;
+  }
+
+  /**
+   * For `who`: the grants of directory groups through login sessions (see directorySubjects),
+   * filed under the session's user. Walks the sessions, so its cost follows logins, not users.
+   */
+  private sessionGrants(bindings: ReadonlyMap<string, readonly CompiledBinding[]>, now: number, byUser: Map<string, Grant[]>): void {
+    const p = this.parts;
+    for (const [email, session] of p.sessions.entries()) {
+      if (session.groups.length === 0 || !(now <= expiryMs(session.expiresAt))) continue;
+      const user = p.usersByEmail.get(email); // emails are unique in a tenant (UniqueEmail)
+      if (!user || p.sessions.get(user.spec.email.toLowerCase()) !== session) continue;
+      for (const { name, id } of session.groups) {
+        const dir = p.groups.get(name)?.spec.directory;
+        if (!dir || dir.id.toLowerCase() !== id.toLowerCase()) continue;
+        for (const g of bindings.get(name) ?? []) {
+          fileUnder(byUser, user.name, { role: g.role.name, binding: g.binding, via: `directory:${name}`, folder: g.folder, sessionExpiresAt: session.expiresAt });
+        }
+      }
+    }
+  }
+
+  /**
+   * `who` when some grants reach every active user (`global`, directory groups named in the
+   * question): every active user, in name order, with those grants (made once and shared,
+   * frozen: allocating per user is what would cost at 200k users) and their own.
+   */
+  private everyoneWho(shared: readonly Grant[], byUser: ReadonlyMap<string, Grant[]>, robots: boolean): { user: string; grants: Grant[] }[] {
+    const robot = this.parts.robot;
+    const robotGrant = robots && robot ? Object.freeze<Grant>({ role: robot.role.name, binding: null, via: 'user', folder: null }) : undefined;
+    const { names, flags } = this.sortedUsers();
+    const out: { user: string; grants: Grant[] }[] = [];
+    for (let i = 0; i < names.length; i++) {
+      const f = flags[i]!;
+      if ((f & ACTIVE) === 0) continue;
+      const name = names[i]!;
+      const own = byUser.size > 0 ? byUser.get(name) : undefined;
+      const isRobot = robotGrant !== undefined && (f & ROBOT) !== 0;
+      if (own === undefined && !isRobot) {
+        out.push({ user: name, grants: shared.slice() });
+        continue;
+      }
+      const grants = own ?? [];
+      for (const g of shared) grants.push(g);
+      if (isRobot) grants.push(robotGrant);
+      if (grants.length > 1) grants.sort(BY_VIA);
+      out.push({ user: name, grants });
     }
     return out;
   }
@@ -637,83 +918,134 @@ export class TenantIndex {
     // Roles: recompile the changed ones; every binding of a changed role is refiled below.
     let nextRoles = p.roles;
     let compiledRoles = p.compiledRoles;
+    let table = p.roleTable;
     let robot = p.robot;
     if (roles.size > 0) {
       const patched = new Map(p.roles);
+      const ids = new Map(p.roleTable.ids);
       compiledRoles = new Map(p.compiledRoles);
       for (const [name, r] of roles) {
         if (r) {
           patched.set(name, r);
-          compiledRoles.set(name, compileRole(r));
+          if (!ids.has(name)) ids.set(name, ids.size);
+          compiledRoles.set(name, compileRole(r, ids.get(name)!));
         } else {
           patched.delete(name);
           compiledRoles.delete(name);
         }
       }
       nextRoles = patched;
+      table = roleTable(compiledRoles, ids);
       robot = robotGrant(compiledRoles);
       for (const b of nextBindings.values()) if (roles.has(b.spec.roleRef.name) && !bindings.has(b.name)) bindings.set(b.name, b);
     }
 
-    // Emails: the old address of every changed user goes, the new one comes.
+    // Users: the old address of every changed user goes, the new one comes; so do memberships.
     let usersByEmail = p.usersByEmail;
+    let members = p.members;
+    let robots = p.robots;
     if (users.size > 0) {
       const emails = new Map<string, Entry<'User'> | undefined>();
-      for (const name of users.keys()) {
+      const left = new Map<string, Set<string>>(); // group -> users leaving it
+      const joined = new Map<string, string[]>(); // group -> users joining it
+      const robotChanges = new Map<string, Entry<'User'> | undefined>();
+      for (const [name, u] of users) {
         const was = p.users.get(name);
         if (was) {
           const key = was.spec.email.toLowerCase();
           if (p.usersByEmail.get(key) === was) emails.set(key, undefined);
+          for (const g of groupsOf(was)) {
+            const set = left.get(g);
+            if (set) set.add(name);
+            else left.set(g, new Set([name]));
+          }
         }
+        if (u) for (const g of groupsOf(u)) fileUnder(joined, g, name);
+        if (was?.spec.type === 'Robot' || u?.spec.type === 'Robot') robotChanges.set(name, u?.spec.type === 'Robot' ? u : undefined);
       }
       for (const u of users.values()) if (u) emails.set(u.spec.email.toLowerCase(), u);
       usersByEmail = usersByEmail.with(emails);
+      const memberLists = new Map<string, readonly string[] | undefined>();
+      for (const g of new Set([...left.keys(), ...joined.keys()])) {
+        const drop = left.get(g);
+        const have = p.members.get(g) ?? [];
+        const next = (drop ? have.filter((n) => !drop.has(n)) : have).concat(joined.get(g) ?? []);
+        memberLists.set(g, next.length > 0 ? next : undefined);
+      }
+      members = members.with(memberLists);
+      robots = robots.with(robotChanges);
     }
+    // The sorted users: gone when a user came or went (sorted again on use), patched otherwise.
     let sortedUsers = p.sortedUsers;
     for (const [name, u] of users) if (p.users.has(name) !== (u !== undefined)) sortedUsers = undefined;
+    if (sortedUsers && users.size > 0) {
+      const flags = sortedUsers.flags.slice();
+      for (const [name, u] of users) flags[positionOf(sortedUsers.names, name)] = userFlags(u!);
+      sortedUsers = { names: sortedUsers.names, flags };
+    }
 
-    // Bindings: refile the changed ones under their old and new subjects, one new list per subject.
-    const removed = new Map<string, Set<string>>(); // subject key -> binding names to drop
-    const added = new Map<string, CompiledBinding[]>(); // subject key -> compiled to add
+    // Bindings: refile the changed ones under their old and new subjects and folders, one new
+    // list per subject or folder touched.
+    const removed = new Map<string, Set<string>>(); // subject or folder key -> binding names to drop
+    const added = new Map<string, CompiledBinding[]>(); // subject or folder key -> compiled to add
+    const drop = (k: string, name: string): void => {
+      const set = removed.get(k);
+      if (set) set.add(name);
+      else removed.set(k, new Set([name]));
+    };
     const key = (s: { kind: string; name: string }) => `${s.kind === 'User' ? 'U' : 'G'}${s.name}`;
     for (const [name, b] of bindings) {
       const was = p.bindings.get(name);
       if (was) {
-        for (const s of was.spec.subjects) {
-          const k = key(s);
-          const set = removed.get(k);
-          if (set) set.add(name);
-          else removed.set(k, new Set([name]));
-        }
+        for (const s of was.spec.subjects) drop(key(s), name);
+        drop(`F${folderKey(was.spec.folder, was.spec.roleRef.name)}`, name);
       }
       const role = b ? compiledRoles.get(b.spec.roleRef.name) : undefined;
       if (b && role) {
         const c = compileBinding(b, role);
-        for (const s of b.spec.subjects) {
-          const k = key(s);
-          const list = added.get(k);
-          if (list) list.push(c);
-          else added.set(k, [c]);
-        }
+        for (const s of b.spec.subjects) fileUnder(added, key(s), c);
+        fileUnder(added, `F${folderKey(c.folder, role.name)}`, c);
       }
     }
     const userLists = new Map<string, SubjectBindings | undefined>();
     const groupLists = new Map<string, SubjectBindings | undefined>();
+    const folderLists = new Map<string, readonly CompiledBinding[] | undefined>();
     for (const k of new Set([...removed.keys(), ...added.keys()])) {
-      const isUser = k[0] === 'U';
       const name = k.slice(1);
+      const gone = removed.get(k);
+      const keep = (have: readonly CompiledBinding[]): readonly CompiledBinding[] => (gone ? have.filter((c) => !gone.has(c.binding!)) : have);
+      if (k[0] === 'F') {
+        const next = keep(p.byFolder.get(name) ?? []).concat(added.get(k) ?? []);
+        folderLists.set(name, next.length > 0 ? next : undefined);
+        continue;
+      }
+      const isUser = k[0] === 'U';
       const have = (isUser ? p.byUser : p.byGroup).get(name);
-      const drop = removed.get(k);
-      const kept = have ? (drop ? have.bindings.filter((c) => !drop.has(c.binding!)) : have.bindings) : [];
-      const next = kept.concat(added.get(k) ?? []);
+      const next = keep(have ? bindingsOf(have) : []).concat(added.get(k) ?? []);
       (isUser ? userLists : groupLists).set(name, next.length > 0 ? subjectBindings(isUser ? 'user' : `group:${name}`, next) : undefined);
     }
-    const sessions = delta.sessions && delta.sessions.length > 0 ? p.sessions.with(new Map(delta.sessions.map((s) => [s.email, s]))) : p.sessions;
+    const byUser = p.byUser.with(userLists);
+    const byGroup = p.byGroup.with(groupLists);
+    // A group's bindings count for checks while the group exists.
+    const live = new Map<string, SubjectBindings | undefined>();
+    for (const name of new Set([...groups.keys(), ...groupLists.keys()])) live.set(name, countsForMembers(nextGroups.get(name), name) ? byGroup.get(name) : undefined);
+    const liveGroups = p.liveGroups.with(live);
+    // Records: of the users changed, of those whose own bindings changed, of the members of a
+    // group whose bindings or existence changed (`global` is read apart: its changes touch none).
+    const stale = new Set([...users.keys(), ...userLists.keys()]);
+    for (const g of live.keys()) if (g !== GLOBAL_GROUP) for (const m of members.get(g) ?? []) stale.add(m);
+    const recordChanges = new Map<string, UserRecord | undefined>();
+    for (const name of stale) {
+      const u = nextUsers.get(name);
+      recordChanges.set(name, u ? userRecord(u, byUser, liveGroups) : undefined);
+    }
+    const sessions = delta.sessions && delta.sessions.length > 0 ? p.sessions.with(new Map(delta.sessions.map((x) => [x.email, x]))) : p.sessions;
     // Directory ids: rebuilt when a group changed (groups are few next to users and bindings).
     const directoryById = groups.size > 0 ? directoryGroupsById(nextGroups.values()) : p.directoryById;
     return new TenantIndex({ tenant: this.tenant, users: new Map(), groups: new Map(), roles: new Map(), bindings: new Map() }, revision, {
       users: nextUsers, groups: nextGroups, roles: nextRoles, bindings: nextBindings, usersByEmail,
-      compiledRoles, byUser: p.byUser.with(userLists), byGroup: p.byGroup.with(groupLists), robot, sortedUsers, sessions, directoryById,
+      compiledRoles, roleTable: table, byUser, byGroup, liveGroups,
+      byFolder: p.byFolder.with(folderLists), members, robots, records: p.records.with(recordChanges), robot, sortedUsers, sessions, directoryById,
     });
   }
 }
