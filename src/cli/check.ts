@@ -4,7 +4,7 @@
  * (a malformed question, an unreachable store). A tenant the store does not know is a denial.
  */
 import { BUILT_IN_ROLE_NAMES } from '../model/catalog.js';
-import { parseRequest, TenantIndex, type CheckRequest, type CheckResult, type Grant } from '../model/engine.js';
+import { parseRequest, tenantNotFound, TenantIndex, type CheckRequest, type DenyReason, type Grant } from '../model/engine.js';
 import { folderCovers } from '../model/folders.js';
 import { EXIT_DENIED, EXIT_OK, printJson, type CliContext, type OutputFormat } from './context.js';
 import { tenantOf, withTenant, type TenantOption, type TenantSourceOptions } from './tenant-source.js';
@@ -17,7 +17,7 @@ export interface CheckCommandOptions extends CheckRequest, TenantOption, TenantS
 /** The options with the tenant resolved (`--tenant` or `-n`). */
 type Question = CheckCommandOptions & { tenant: string };
 
-type Reason = NonNullable<CheckResult['reason']> | 'TenantNotFound';
+type Reason = DenyReason;
 
 export function describeGrant(g: Grant): string {
   const binding = g.binding === null ? 'implicit for Robot users' : `binding ${g.binding}`;
@@ -78,7 +78,7 @@ export async function checkCommand(ctx: CliContext, options: CheckCommandOptions
     let result: { allowed: boolean; grants: Grant[]; reason?: Reason; user?: string };
     let index: TenantIndex | undefined;
     if (!snapshot) {
-      result = { allowed: false, grants: [], reason: 'TenantNotFound' };
+      result = tenantNotFound();
     } else {
       index = new TenantIndex(snapshot.state, snapshot.revision);
       result = index.checkParsed(o.user, parsed, now);

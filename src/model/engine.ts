@@ -61,7 +61,17 @@ export interface CheckRequest {
   directoryGroups?: string[];
 }
 
-export type DenyReason = 'UserNotFound' | 'UserInactive' | 'NoGrant';
+/**
+ * Why a check was denied: the one set of names, used by the CLI (`check --output json`) and the
+ * HTTP API alike. `TenantNotFound`: the store holds no such tenant, so its users are unknown.
+ */
+export const DENY_REASONS = ['UserNotFound', 'UserInactive', 'NoGrant', 'TenantNotFound'] as const;
+export type DenyReason = (typeof DENY_REASONS)[number];
+
+/** The answer for a tenant the store does not hold: a denial, not an error. */
+export function tenantNotFound(): { allowed: false; grants: []; reason: 'TenantNotFound' } {
+  return { allowed: false, grants: [], reason: 'TenantNotFound' };
+}
 
 export interface CheckResult {
   allowed: boolean;

@@ -5,8 +5,9 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { RequestError, parseRequest, type CheckRequest } from '../model/engine.js';
-import { AuthUnavailableError, type Authenticator } from './auth.js';
+import { RequestError, parseRequest, tenantNotFound, type CheckRequest } from '../model/engine.js';
+import { oneLine } from '../escape.js';
+import { AuthUnavailableError, type Authenticator, type Caller } from './auth.js';
 import type { DecisionIndex } from './index-cache.js';
 import { ServerMetrics } from './metrics.js';
 
@@ -142,7 +143,22 @@ function formatValidation(errors: { instancePath: string; message?: string; para
   return new Error(parts.join('; '));
 }
 
-const truncate = (s: string, n = 200) => (s.length > n ? `${s.slice(0, n)}...` : s);
+/** Answered without a token. */
+const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
+
+/** fastify's own errors, in our words: a status and one line that never quotes the request. */
+const FRAMEWORK_ERRORS: Record<string, { status: number; message: string }> = {
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, message: 'a path parameter is longer than 512 characters' },
+  FST_ERR_BAD_URL: { status: 400, message: 'malformed URL: invalid percent-encoding' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, message: 'unsupported content type: send application/json' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, message: 'request body too large' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, message: 'empty JSON body: send a JSON object' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, message: 'malformed JSON body' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, message: 'Content-Length does not match the body' },
+  FST_ERR_CTP_INVALID_TYPE: { status: 400, message: 'invalid Content-Type header' },
+};
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const { index, auth } = options;
@@ -166,22 +182,66 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // Strict validation: no type coercion, unknown fields rejected rather than silently dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     schemaErrorFormatter: formatValidation,
+    // Errors the router answers before any hook (a path parameter over maxParamLength, a bad
+    // percent-encoding): authenticated first, then answered in the one shape, never echoing the URL.
+    frameworkErrors: (err, request, rawReply) => {
+      const reply = rawReply as unknown as FastifyReply;
+      void (async () => {
+        try {
+          if (!PUBLIC_PATHS.has((request.raw.url ?? '').split('?')[0] ?? '') && !(await authenticate(request, reply))) return;
+          const known = FRAMEWORK_ERRORS[err.code] ?? { status: 400, message: 'malformed request' };
+          await reply.code(known.status).send({ error: known.message });
+        } catch (e) {
+          if (e instanceof AuthUnavailableError) await reply.code(503).header('retry-after', '1').send({ error: oneLine(e.message) });
+          else await reply.code(500).send({ error: 'internal error' });
+        }
+      })();
+    },
+  });
+
+  /** Probes and metrics answer without a token (contract section 6); everything else asks for one. */
+  const isPublic = (request: FastifyRequest) => PUBLIC_PATHS.has((request.raw.url ?? '').split('?')[0] ?? '');
+
+  /**
+   * Authentication first, for every route, every method and every error (an unknown route, a
+   * wrong method, a body too large or of the wrong type): a caller without a valid token learns
+   * nothing, not even whether its request was well formed. Returns the caller, or undefined
+   * when the reply (401) was sent.
+   */
+  async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<Caller | undefined> {
+    const decision = await auth.authenticate(request.headers.authorization);
+    if (decision.ok) return decision;
+    metrics.authFailure(auth.mode);
+    request.log.debug({ reason: decision.reason }, 'unauthenticated request');
+    await reply.code(401).header('www-authenticate', 'Bearer').send({ error: `unauthorized: ${decision.reason}` });
+    return undefined;
+  }
+
+  app.decorateRequest('caller', null);
+  app.addHook('onRequest', async (request, reply) => {
+    if (isPublic(request)) return;
+    const caller = await authenticate(request, reply);
+    if (caller) (request as FastifyRequest & { caller: Caller | null }).caller = caller;
   });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err instanceof RequestError || err.validation) return reply.code(400).send({ error: err.message });
+    if (err instanceof RequestError || err.validation) return reply.code(400).send({ error: oneLine(err.message) });
     if (err instanceof AuthUnavailableError) {
       request.log.warn({ err: err.message }, 'authentication unavailable');
-      return reply.code(503).header('retry-after', '1').send({ error: err.message });
+      return reply.code(503).header('retry-after', '1').send({ error: oneLine(err.message) });
     }
+    const known = err.code ? FRAMEWORK_ERRORS[err.code] : undefined;
+    if (known) return reply.code(known.status).send({ error: known.message });
     const status = err.statusCode ?? 500;
-    if (status >= 400 && status < 500) return reply.code(status).send({ error: err.message });
+    // Other client errors of fastify's: their status, in our shape, without what the request sent.
+    if (status >= 400 && status < 500) return reply.code(status).send({ error: `request refused (${err.code ?? status})` });
     request.log.error({ err }, 'request failed');
     return reply.code(500).send({ error: 'internal error' });
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({ error: `no route ${request.method} ${truncate(request.url.split('?')[0] ?? '')}` });
+  app.setNotFoundHandler((_request, reply) => {
+    // Never the URL back: it is the caller's text, and may be 64 KiB of it.
+    reply.code(404).send({ error: 'no such route: see GET /healthz, /readyz, /metrics and the /v1 API in docs/decision-api.md' });
   });
 
   app.addHook('onResponse', (request, reply, done) => {
@@ -191,6 +251,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       request.log.debug({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
     }
     done();
+  });
+
+  // Every route's methods, to answer 405 rather than 404 for a known path with another method.
+  const routes = new Map<string, Set<string>>();
+  app.addHook('onRoute', (route) => {
+    const methods = routes.get(route.url) ?? new Set<string>();
+    for (const m of [route.method].flat()) methods.add(m);
+    routes.set(route.url, methods);
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -206,17 +274,19 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   await app.register(async (v1) => {
-    if (auth.mode !== 'none') {
-      v1.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-        const decision = await auth.authenticate(request.headers.authorization);
-        if (!decision.ok) {
-          metrics.authFailure(auth.mode);
-          request.log.debug({ reason: decision.reason }, 'unauthenticated request');
-          return reply.code(401).header('www-authenticate', 'Bearer').send({ error: `unauthorized: ${decision.reason}` });
-        }
-        return undefined;
-      });
-    }
+    /**
+     * Authorization per tenant (contract section 6), before the tenant is looked up: the same
+     * 403 whether it exists or not. The tenant is the path's `{tenant}` or the body's `tenant`.
+     */
+    v1.addHook('preHandler', async (request, reply) => {
+      const tenant = (request.params as { tenant?: unknown } | undefined)?.tenant ?? (request.body as { tenant?: unknown } | undefined)?.tenant;
+      if (typeof tenant !== 'string') return undefined;
+      const caller = (request as FastifyRequest & { caller: Caller | null }).caller;
+      if (caller && (await auth.authorize(caller, tenant))) return undefined;
+      metrics.authFailure(auth.mode);
+      request.log.debug({ caller: caller?.caller }, 'caller not authorized for the tenant');
+      return reply.code(403).send({ error: 'forbidden: this caller may not ask about this tenant' });
+    });
     v1.addHook('preHandler', async (_request, reply) => {
       if (!index.ready) return reply.code(503).header('retry-after', '1').send({ error: 'the decision index is still loading' });
       return undefined;
@@ -229,7 +299,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       const tenant = index.get(body.tenant);
       if (!tenant) {
         metrics.decision(false);
-        return { allowed: false, grants: [], reason: 'UnknownTenant' };
+        return tenantNotFound();
       }
       const result = tenant.checkParsed(body.user, parsed);
       metrics.decision(result.allowed);
@@ -254,6 +324,17 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       return { users: idx.who(query) };
     });
   });
+
+  // A known path asked with another method: 405 with Allow (after authentication, as everything).
+  for (const [url, methods] of routes) {
+    const allow = [...methods].sort();
+    const others = ALL_METHODS.filter((m) => !methods.has(m));
+    if (others.length === 0) continue;
+    app.route({
+      method: others, url,
+      handler: async (_request, reply) => reply.code(405).header('allow', allow.join(', ')).send({ error: `method not allowed: ${allow.join(', ')}` }),
+    });
+  }
 
   app.addHook('onClose', async () => {
     metrics.close();

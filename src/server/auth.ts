@@ -1,7 +1,9 @@
 /**
- * Authentication of the decision API's callers (contract section 6): a bearer token, verified by
- * a Kubernetes TokenReview (`tokenreview`, the default) or against a token file (`token`);
- * `none` only when asked for. Tokens are never logged and never kept in clear in a cache key.
+ * Authentication and per-tenant authorization of the decision API's callers (contract section
+ * 6): a bearer token, verified by a Kubernetes TokenReview (`tokenreview`, the default; a
+ * SubjectAccessReview then says which tenants the caller may ask about) or against a token file
+ * (`token`; each line may list its tenants); `none` only when asked for. Tokens are never logged
+ * and never kept in clear in a cache key.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
@@ -9,14 +11,42 @@ import { silentLogger, type LogPort } from '../log.js';
 import type { AuthMode } from './options.js';
 
 
-export type AuthDecision = { ok: true; caller: string } | { ok: false; reason: string };
+/** Who a TokenReview says the caller is: what a SubjectAccessReview asks about. */
+export interface ReviewedUser {
+  username: string;
+  uid?: string;
+  groups?: string[];
+  extra?: Record<string, string[]>;
+}
+
+export type AuthDecision =
+  | {
+      ok: true;
+      caller: string;
+      /** `token` mode: the tenants this token may ask about; undefined means every tenant. */
+      tenants?: ReadonlySet<string>;
+      /** `tokenreview` mode: the reviewed identity, for the SubjectAccessReview. */
+      user?: ReviewedUser;
+    }
+  | { ok: false; reason: string };
+
+export type Caller = Extract<AuthDecision, { ok: true }>;
 
 export interface Authenticator {
   readonly mode: AuthMode;
   /** Judges an `Authorization` header value. Throws AuthUnavailableError when it cannot tell. */
   authenticate(header: string | undefined): Promise<AuthDecision>;
+  /**
+   * May this authenticated caller ask about `tenant`? Answered without looking the tenant up, so
+   * that the answer (403) is the same whether the tenant exists or not. Throws
+   * AuthUnavailableError when it cannot tell.
+   */
+  authorize(caller: Caller, tenant: string): Promise<boolean>;
   close(): void;
 }
+
+/** The virtual resource a caller needs `get` on, in a tenant's namespace, to ask about it. */
+export const DECISIONS_RESOURCE = { group: 'rpa-access.io', resource: 'decisions', verb: 'get' } as const;
 
 /** The verifier could not be asked (the Kubernetes API is unreachable...): 503, not 401. */
 export class AuthUnavailableError extends Error {
@@ -52,11 +82,21 @@ export class NoAuth implements Authenticator {
   async authenticate(): Promise<AuthDecision> {
     return { ok: true, caller: 'anonymous' };
   }
+  async authorize(): Promise<boolean> {
+    return true;
+  }
   close(): void {}
 }
 
+/** A tenant list of a token line: `tenant1,tenant2`. */
+function parseTenantList(list: string | undefined): ReadonlySet<string> | undefined {
+  if (list === undefined) return undefined;
+  return new Set(list.split(',').map((t) => t.trim()).filter((t) => t !== ''));
+}
+
 /**
- * Tokens from a file, one per line (blank lines and `#` comments ignored). The file is re-read
+ * Tokens from a file, one per line (blank lines and `#` comments ignored): `TOKEN` may ask about
+ * every tenant, `TOKEN tenant1,tenant2` only about those. The file is re-read
  * when it changes (polled every 2 s: works for Kubernetes Secret volumes, which swap a symlink)
  * and on `reload()` (the server calls it on SIGHUP). Comparison is constant-time: SHA-256 digests
  * compared with timingSafeEqual against every entry, without an early exit.
@@ -64,6 +104,7 @@ export class NoAuth implements Authenticator {
 export class TokenFileAuth implements Authenticator {
   readonly mode = 'token' as const;
   private digests: Buffer[] = [];
+  private tenantLists: (ReadonlySet<string> | undefined)[] = [];
   private readonly onChange: () => void;
 
   constructor(readonly file: string, private readonly log: LogPort = silentLogger, pollIntervalMs = 2_000) {
@@ -81,8 +122,16 @@ export class TokenFileAuth implements Authenticator {
     } catch (err) {
       throw new AuthConfigError(`cannot read token file ${this.file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
-    const tokens = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
-    this.digests = [...new Set(tokens)].map(sha256);
+    const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    const byToken = new Map<string, ReadonlySet<string> | undefined>();
+    for (const line of lines) {
+      const [token, list, ...rest] = line.split(/\s+/);
+      if (rest.length > 0) throw new AuthConfigError(`token file ${this.file}: a line is TOKEN or TOKEN tenant1,tenant2 (found more fields)`);
+      // The same token twice: the wider of the two lists would be a surprise; keep the narrower (first) one.
+      if (!byToken.has(token!)) byToken.set(token!, parseTenantList(list));
+    }
+    this.digests = [...byToken.keys()].map(sha256);
+    this.tenantLists = [...byToken.values()];
     return this.digests.length;
   }
 
@@ -107,7 +156,13 @@ export class TokenFileAuth implements Authenticator {
       // No early exit: the time taken does not depend on which entry (if any) matches.
       if (timingSafeEqual(digest, digests[i]!) && match < 0) match = i;
     }
-    return match >= 0 ? { ok: true, caller: `token#${match + 1}` } : { ok: false, reason: 'invalid token' };
+    if (match < 0) return { ok: false, reason: 'invalid token' };
+    const tenants = this.tenantLists[match];
+    return { ok: true, caller: `token#${match + 1}`, ...(tenants ? { tenants } : {}) };
+  }
+
+  async authorize(caller: Caller, tenant: string): Promise<boolean> {
+    return caller.tenants === undefined || caller.tenants.has(tenant);
   }
 
   close(): void {
@@ -119,11 +174,17 @@ export interface ReviewResult {
   authenticated: boolean;
   /** The authenticated user name (e.g. `system:serviceaccount:ns:name`). */
   user?: string;
+  uid?: string;
+  groups?: string[];
+  extra?: Record<string, string[]>;
   error?: string;
 }
 
 /** Asks the authority about one token (a Kubernetes TokenReview, or a stub in tests). */
 export type TokenReviewer = (token: string) => Promise<ReviewResult>;
+
+/** Asks the authority whether `user` may `get` decisions in namespace `tenant` (a SubjectAccessReview). */
+export type AccessReviewer = (user: ReviewedUser, tenant: string) => Promise<boolean>;
 
 export interface TokenReviewAuthOptions {
   /** How long a valid token is trusted without asking again. Default 30 s. */
@@ -156,7 +217,16 @@ export class TokenReviewAuth implements Authenticator {
   /** Reviews actually sent (for tests and metrics). */
   reviews = 0;
 
-  constructor(private readonly reviewer: TokenReviewer, options: TokenReviewAuthOptions = {}) {
+  private readonly access = new Map<string, { allowed: boolean; expires: number }>();
+  private readonly accessInFlight = new Map<string, Promise<boolean>>();
+  /** SubjectAccessReviews actually sent. */
+  accessReviews = 0;
+
+  constructor(
+    private readonly reviewer: TokenReviewer,
+    options: TokenReviewAuthOptions = {},
+    private readonly accessReviewer?: AccessReviewer,
+  ) {
     this.positiveTtlMs = options.positiveTtlMs ?? 30_000;
     this.negativeTtlMs = options.negativeTtlMs ?? 5_000;
     this.maxEntries = Math.max(1, options.maxEntries ?? 10_000);
@@ -188,7 +258,11 @@ export class TokenReviewAuth implements Authenticator {
       throw new AuthUnavailableError(`cannot verify the token: ${err instanceof Error ? err.message : String(err)}`);
     }
     const decision: AuthDecision = result.authenticated
-      ? { ok: true, caller: result.user ?? 'unknown' }
+      ? {
+          ok: true,
+          caller: result.user ?? 'unknown',
+          user: { username: result.user ?? '', ...(result.uid ? { uid: result.uid } : {}), ...(result.groups ? { groups: result.groups } : {}), ...(result.extra ? { extra: result.extra } : {}) },
+        }
       : { ok: false, reason: 'invalid token' };
     if (this.cache.size >= this.maxEntries) {
       // Map iteration order is insertion order: drop the oldest.
@@ -203,8 +277,45 @@ export class TokenReviewAuth implements Authenticator {
     return this.cache.size;
   }
 
+  /**
+   * A SubjectAccessReview of `get` on decisions.rpa-access.io in the tenant's namespace, cached
+   * per identity and tenant as tokens are (30 s allowed, 5 s refused). Without an access
+   * reviewer every authenticated caller is refused: authorization is never silently skipped.
+   */
+  async authorize(caller: Caller, tenant: string): Promise<boolean> {
+    if (!this.accessReviewer || !caller.user) return false;
+    const user = caller.user;
+    const key = sha256(JSON.stringify([user.username, user.uid ?? '', [...(user.groups ?? [])].sort(), tenant])).toString('base64');
+    const hit = this.access.get(key);
+    if (hit) {
+      if (hit.expires > this.now()) return hit.allowed;
+      this.access.delete(key);
+    }
+    const pending = this.accessInFlight.get(key);
+    if (pending) return pending;
+    const reviewer = this.accessReviewer;
+    const p = (async () => {
+      this.accessReviews++;
+      let allowed: boolean;
+      try {
+        allowed = await reviewer(user, tenant);
+      } catch (err) {
+        throw new AuthUnavailableError(`cannot check the caller's access: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (this.access.size >= this.maxEntries) {
+        const oldest = this.access.keys().next();
+        if (!oldest.done) this.access.delete(oldest.value);
+      }
+      this.access.set(key, { allowed, expires: this.now() + (allowed ? this.positiveTtlMs : this.negativeTtlMs) });
+      return allowed;
+    })().finally(() => this.accessInFlight.delete(key));
+    this.accessInFlight.set(key, p);
+    return p;
+  }
+
   close(): void {
     this.cache.clear();
+    this.access.clear();
   }
 }
 
@@ -219,6 +330,24 @@ function isFallbackConfig(server: string | undefined, user: { token?: string; ce
  * (the `system:auth-delegator` ClusterRole grants it).
  */
 export async function kubernetesTokenReviewer(options: { timeoutMs?: number; audiences?: string[] } = {}): Promise<TokenReviewer> {
+  return (await kubernetesReviewers(options)).tokenReviewer;
+}
+
+/** Rejects after `timeoutMs` with `what` in the message. */
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The TokenReview and SubjectAccessReview of the in-cluster service account or the current
+ * kubeconfig context. The service account needs `create` on `tokenreviews` and
+ * `subjectaccessreviews` (the `system:auth-delegator` ClusterRole grants both).
+ */
+export async function kubernetesReviewers(options: { timeoutMs?: number; audiences?: string[] } = {}): Promise<{ tokenReviewer: TokenReviewer; accessReviewer: AccessReviewer }> {
   const k8s = await import('@kubernetes/client-node');
   const kc = new k8s.KubeConfig();
   try {
@@ -233,14 +362,16 @@ export async function kubernetesTokenReviewer(options: { timeoutMs?: number; aud
     );
   }
   const api = kc.makeApiClient(k8s.AuthenticationV1Api);
+  const authz = kc.makeApiClient(k8s.AuthorizationV1Api);
   const timeoutMs = options.timeoutMs ?? 5_000;
-  return async (token: string) => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`TokenReview timed out after ${timeoutMs} ms`)), timeoutMs);
-    });
+  // ApiException carries the response body, which may echo the request: keep only the code.
+  const failure = (what: string, err: unknown): Error => {
+    const code = (err as { code?: number }).code;
+    return new Error(code ? `${what} failed with HTTP ${code}` : err instanceof Error ? err.message : String(err));
+  };
+  const tokenReviewer: TokenReviewer = async (token: string) => {
     try {
-      const review = await Promise.race([
+      const review = await withTimeout(
         api.createTokenReview({
           body: {
             apiVersion: 'authentication.k8s.io/v1',
@@ -248,21 +379,46 @@ export async function kubernetesTokenReviewer(options: { timeoutMs?: number; aud
             spec: { token, ...(options.audiences ? { audiences: options.audiences } : {}) },
           },
         }),
-        timeout,
-      ]);
+        timeoutMs,
+        'TokenReview',
+      );
       const status = review.status;
+      const user = status?.user;
       return {
         authenticated: status?.authenticated === true,
-        ...(status?.user?.username ? { user: status.user.username } : {}),
+        ...(user?.username ? { user: user.username } : {}),
+        ...(user?.uid ? { uid: user.uid } : {}),
+        ...(user?.groups ? { groups: user.groups } : {}),
+        ...(user?.extra ? { extra: user.extra } : {}),
         ...(status?.error ? { error: status.error } : {}),
       };
     } catch (err) {
-      // ApiException carries the response body, which may echo the request: keep only the code.
-      const code = (err as { code?: number }).code;
-      // eslint-disable-next-line preserve-caught-error -- the cause may carry the token back; the message is enough
-      throw new Error(code ? `TokenReview failed with HTTP ${code}` : err instanceof Error ? err.message : String(err));
-    } finally {
-      clearTimeout(timer);
+      throw failure('TokenReview', err);
     }
   };
+  const accessReviewer: AccessReviewer = async (user, tenant) => {
+    try {
+      const review = await withTimeout(
+        authz.createSubjectAccessReview({
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SubjectAccessReview',
+            spec: {
+              user: user.username,
+              ...(user.uid ? { uid: user.uid } : {}),
+              ...(user.groups ? { groups: user.groups } : {}),
+              ...(user.extra ? { extra: user.extra } : {}),
+              resourceAttributes: { namespace: tenant, ...DECISIONS_RESOURCE },
+            },
+          },
+        }),
+        timeoutMs,
+        'SubjectAccessReview',
+      );
+      return review.status?.allowed === true && review.status?.denied !== true;
+    } catch (err) {
+      throw failure('SubjectAccessReview', err);
+    }
+  };
+  return { tokenReviewer, accessReviewer };
 }

@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { openStore } from '../store/open.js';
 import type { AccessStore } from '../store/store.js';
 import { buildServer } from './app.js';
-import { AuthConfigError, NoAuth, TokenFileAuth, TokenReviewAuth, kubernetesTokenReviewer, type Authenticator, type TokenReviewer } from './auth.js';
+import { AuthConfigError, NoAuth, TokenFileAuth, TokenReviewAuth, kubernetesReviewers, type AccessReviewer, type Authenticator, type TokenReviewer } from './auth.js';
 import { SERVE_DEFAULTS, ServeConfigError, resolveAuthMode, type AuthMode, type ServeCommandOptions } from './options.js';
 import { DecisionIndex } from './index-cache.js';
 import { ServerMetrics } from './metrics.js';
@@ -29,6 +29,8 @@ export interface StartOverrides {
   logger?: Logger;
   /** Replaces the Kubernetes TokenReview for `--auth tokenreview`. */
   tokenReviewer?: TokenReviewer;
+  /** The SubjectAccessReview of `tokenreview` mode (tests inject one; default: the Kubernetes API's). */
+  accessReviewer?: AccessReviewer;
   /** Period of the index's store poll (default 5 s). */
   resyncIntervalMs?: number;
   /** Process metrics in /metrics (default true). */
@@ -39,7 +41,8 @@ async function createAuthenticator(mode: AuthMode, options: ServeOptions, log: L
   try {
     if (mode === 'none') return new NoAuth();
     if (mode === 'token') return new TokenFileAuth(options.tokenFile!, log);
-    return new TokenReviewAuth(overrides.tokenReviewer ?? (await kubernetesTokenReviewer()));
+    const kube = overrides.tokenReviewer && overrides.accessReviewer ? undefined : await kubernetesReviewers();
+    return new TokenReviewAuth(overrides.tokenReviewer ?? kube!.tokenReviewer, {}, overrides.accessReviewer ?? kube!.accessReviewer);
   } catch (err) {
     if (err instanceof AuthConfigError) throw new ServeConfigError(err.message);
     throw err;

@@ -43,13 +43,13 @@ describe('POST /v1/check', () => {
     expect(r.json()).toMatchObject({ allowed: true });
   });
 
-  it('denies with a reason: NoGrant, UserNotFound, UserInactive, UnknownTenant', async () => {
+  it('denies with a reason: NoGrant, UserNotFound, UserInactive, TenantNotFound', async () => {
     const cases: [Record<string, string>, string][] = [
       [{ tenant: TENANT, user: 'bob', permission: 'Jobs.Create', folder: 'FinanceOld' }, 'NoGrant'],
       [{ tenant: TENANT, user: 'bob', permission: 'Jobs.Create', folder: 'Fin' }, 'NoGrant'],
       [{ tenant: TENANT, user: 'nobody', permission: 'Jobs.Create', folder: 'Finance' }, 'UserNotFound'],
       [{ tenant: TENANT, user: 'cy', permission: 'Users.View' }, 'UserInactive'],
-      [{ tenant: 'no-such-tenant', user: 'ann', permission: 'Users.View' }, 'UnknownTenant'],
+      [{ tenant: 'no-such-tenant', user: 'ann', permission: 'Users.View' }, 'TenantNotFound'],
     ];
     for (const [body, reason] of cases) {
       const r = await check(body);
@@ -233,11 +233,15 @@ describe('health, readiness, metrics, unknown routes', () => {
     await index.stop();
   });
 
-  it('answers 404 {error} for an unknown route or method', async () => {
+  it('answers 405 {error} with Allow for a known route with another method, 404 for an unknown route, never echoing the URL', async () => {
     const r = await server.inject({ method: 'GET', url: '/v1/check' });
-    expect(r.statusCode).toBe(404);
-    expect(r.json().error).toMatch(/no route GET \/v1\/check/);
-    expect((await server.inject({ method: 'GET', url: '/v2/anything' })).statusCode).toBe(404);
+    expect(r.statusCode).toBe(405);
+    expect(r.headers.allow).toBe('POST');
+    expect(r.json()).toEqual({ error: 'method not allowed: POST' });
+    const nf = await server.inject({ method: 'GET', url: '/v2/anything-at-all' });
+    expect(nf.statusCode).toBe(404);
+    expect(Object.keys(nf.json())).toEqual(['error']);
+    expect(nf.body).not.toContain('anything-at-all');
   });
 });
 

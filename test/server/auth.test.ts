@@ -151,7 +151,7 @@ describe('--auth tokenreview (injected reviewer)', () => {
     let now = 1_000_000;
     const r = reviewer({ good: 'system:serviceaccount:apps:bot' });
     const auth = new TokenReviewAuth(r.fn, { now: () => now });
-    expect(await auth.authenticate('Bearer good')).toEqual({ ok: true, caller: 'system:serviceaccount:apps:bot' });
+    expect(await auth.authenticate('Bearer good')).toEqual({ ok: true, caller: 'system:serviceaccount:apps:bot', user: { username: 'system:serviceaccount:apps:bot' } });
     expect(await auth.authenticate('Bearer good')).toMatchObject({ ok: true });
     expect(r.calls).toEqual(['good']);
     now += 29_000;
@@ -206,7 +206,7 @@ describe('--auth tokenreview (injected reviewer)', () => {
       calls.push(token);
       if (failing) throw new Error('connect ECONNREFUSED 10.0.0.1:443');
       return { authenticated: token === 'sa-token', user: 'system:serviceaccount:rpa:client' };
-    });
+    }, {}, async () => true);
     const server = await serverOver(store, auth);
     try {
       const ask = (token?: string) =>

@@ -85,10 +85,10 @@ describe.each(storeFactories)('freshness on $name', (factory) => {
     await pollUntil(server, GRANT, true);
   });
 
-  it('a tenant created after start becomes answerable (UnknownTenant, then a decision)', async () => {
+  it('a tenant created after start becomes answerable (TenantNotFound, then a decision)', async () => {
     const { writer, server } = await serverBesideWriter();
     const body = { tenant: 'hr', user: 'ann', permission: 'Users.Delete' };
-    expect((await server.inject({ method: 'POST', url: '/v1/check', payload: body })).json().reason).toBe('UnknownTenant');
+    expect((await server.inject({ method: 'POST', url: '/v1/check', payload: body })).json().reason).toBe('TenantNotFound');
     await seed(writer, 'hr');
     await pollUntil(server, body, true);
     const ready = await server.inject({ method: 'GET', url: '/readyz' });

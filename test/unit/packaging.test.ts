@@ -150,6 +150,12 @@ describe('RBAC: least privilege', () => {
     expect(role('rpa-access-admin').rules).toContainEqual({ apiGroups: ['rpa-access.io'], resources: ['roles'], verbs: ['bind'] });
   });
 
+  test('rpa-access-decision-reader: get on the virtual resource decisions.rpa-access.io, bound per namespace (not aggregated)', () => {
+    const role = configRbac.find((o) => key(o) === 'ClusterRole/rpa-access-decision-reader');
+    expect(role.rules).toEqual([{ apiGroups: ['rpa-access.io'], resources: ['decisions'], verbs: ['get'] }]);
+    expect(aggregationLabels(role)).toEqual({});
+  });
+
   test('the operator ServiceAccount is the one the Deployment runs as and the bindings name', () => {
     expect(pod.serviceAccountName).toBe('rpa-access-operator');
     for (const b of configRbac.filter((o) => o.kind.endsWith('Binding'))) {
