@@ -106,9 +106,6 @@ function applyToModel(model: ObservedUiPath, plan: UiPathPlan, ownership: Owners
       case 'updateUser':
         Object.assign(model.users.find((u) => u.id === step.id)!, { ...(step.active !== undefined ? { active: step.active } : {}), ...(step.displayName !== undefined ? { displayName: step.displayName } : {}) });
         break;
-      case 'updateRobot':
-        model.robots.find((r) => r.id === step.id)!.displayName = step.displayName;
-        break;
       case 'updateGroupMembers': {
         const gid = identity.get(step.key)!;
         const resolve = (k: string) => (k.startsWith('id:') ? k.slice(3) : identity.get(k)!);

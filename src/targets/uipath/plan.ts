@@ -32,7 +32,6 @@ export type Step =
   | { op: 'createRobot'; principal: DesiredPrincipal }
   | { op: 'createGroup'; principal: DesiredPrincipal; members: string[] }
   | { op: 'updateUser'; key: string; id: string; active?: boolean; displayName?: string }
-  | { op: 'updateRobot'; key: string; id: string; displayName: string }
   | { op: 'updateGroupMembers'; key: string; name: string; add: string[]; remove: string[] }
   | { op: 'addToTenant'; key: string; principal: DesiredPrincipal }
   | { op: 'assignRoles'; key: string; roles: string[] }
@@ -185,16 +184,12 @@ export function planUiPath(desired: DesiredUiPath, observed: ObservedUiPath, own
     identityOf.set(p.key, have.id);
     known.identity.set(p.key, have.id);
     const entries: PlanEntry[] = [];
+    // Only what decides access is kept equal: whether the user is active. Display names are
+    // set on creation and then left to UiPath (its portal derives them, and churn helps nobody).
     if (p.kind === 'User') {
       const u = have as (typeof observed.users)[number];
-      if (u.active !== p.active || u.displayName !== p.displayName) {
-        push({ op: 'updateUser', key: p.key, id: u.id, ...(u.active !== p.active ? { active: p.active } : {}), ...(u.displayName !== p.displayName ? { displayName: p.displayName } : {}) }, { action: 'updated', entry: principalEntry(p) });
-        entries.push({ action: 'updated', entry: principalEntry(p) });
-      }
-    } else if (p.kind === 'Robot') {
-      const r = have as (typeof observed.robots)[number];
-      if (r.displayName !== p.displayName) {
-        push({ op: 'updateRobot', key: p.key, id: r.id, displayName: p.displayName }, { action: 'updated', entry: principalEntry(p) });
+      if (u.active !== p.active) {
+        push({ op: 'updateUser', key: p.key, id: u.id, active: p.active }, { action: 'updated', entry: principalEntry(p) });
         entries.push({ action: 'updated', entry: principalEntry(p) });
       }
     }

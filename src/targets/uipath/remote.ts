@@ -116,7 +116,6 @@ function phaseOf(step: Step): number {
     case 'createUser':
     case 'createRobot':
     case 'updateUser':
-    case 'updateRobot':
       return 2;
     case 'createGroup':
     case 'updateGroupMembers':
@@ -241,9 +240,6 @@ async function applyStep(client: UiPathClient, org: string, step: Step, ids: Kno
       await client.request('identity', 'PUT', `/api/User/${step.id}`, {
         body: { ...(step.active !== undefined ? { isActive: step.active } : {}), ...(step.displayName !== undefined ? { displayName: step.displayName } : {}) },
       });
-      return;
-    case 'updateRobot':
-      await client.request('identity', 'PUT', `/api/RobotAccount/${step.id}`, { body: { partitionGlobalId: org, displayName: step.displayName } });
       return;
     case 'updateGroupMembers': {
       const resolve = (k: string) => (k.startsWith('id:') ? k.slice(3) : need(ids.identity, k, 'Identity'));
