@@ -3,9 +3,8 @@
  * [--environment E] [--output json]`: one decision, explained. Exit 0 allowed, 3 denied, 1 error
  * (a malformed question, an unreachable store). A tenant the store does not know is a denial.
  */
-import { BUILT_IN_ROLE_NAMES } from '../model/catalog.js';
 import { parseRequest, tenantNotFound, TenantIndex, type CheckRequest, type DenyReason, type Grant } from '../model/engine.js';
-import { folderCovers } from '../model/folders.js';
+import { nearMisses } from '../model/near-misses.js';
 import { EXIT_DENIED, EXIT_OK, printJson, type CliContext, type OutputFormat } from './context.js';
 import { tenantOf, withTenant, type TenantOption, type TenantSourceOptions } from './tenant-source.js';
 
@@ -32,27 +31,6 @@ function describeQuestion(o: Question, user: string): string {
   if (o.environment) parts.push(`(environment ${o.environment})`);
   parts.push(`for ${user}`);
   return parts.join(' ');
-}
-
-/**
- * Why nothing granted it, when something nearly did: bindings of the permission that are
- * narrowed elsewhere (another folder, other objects, another environment) or expired.
- */
-function nearMisses(index: TenantIndex, o: Question, user: string, now: number): string[] {
-  const hints: string[] = [];
-  for (const row of index.permissions(user, now) ?? []) {
-    if (row.permission !== o.permission) continue;
-    const name = row.binding ?? row.role;
-    if (row.folder !== null && o.folder && !folderCovers(row.folder, o.folder)) hints.push(`binding ${name} grants it only in folder ${row.folder}`);
-    else if (row.resources && !row.resources.some((r) => `${r.kind}/${r.name}` === o.resource)) {
-      hints.push(`binding ${name} grants it only for ${row.resources.map((r) => `${r.kind}/${r.name}`).join(', ')}`);
-    } else if (row.environment !== undefined && row.environment !== o.environment) hints.push(`binding ${name} grants it only in environment ${row.environment}`);
-    else if (row.folder === null && !BUILT_IN_ROLE_NAMES.has(row.role) && o.folder) hints.push(`binding ${name} is tenant-wide`);
-  }
-  // Bindings that would grant it, had they not expired: ask again as if it were long ago.
-  const past = index.check({ user, permission: o.permission, ...(o.folder ? { folder: o.folder } : {}), ...(o.resource ? { resource: o.resource } : {}), ...(o.environment ? { environment: o.environment } : {}) }, 0);
-  for (const g of past.grants) if (g.binding) hints.push(`binding ${g.binding} has expired`);
-  return [...new Set(hints)].slice(0, 5);
 }
 
 function reasonText(reason: Reason, o: Question, user: string, hints: string[], source: string): string {
@@ -85,13 +63,18 @@ export async function checkCommand(ctx: CliContext, options: CheckCommandOptions
     }
     ctx.logger.debug({ tenant: o.tenant, user: o.user, ...request, allowed: result.allowed, reason: result.reason, revision: snapshot?.revision }, 'check');
     const user = result.user ?? o.user;
+    const misses = result.reason === 'NoGrant' && index ? nearMisses(index, o.user, parsed, now) : [];
     if (o.output === 'json') {
-      printJson(ctx, { allowed: result.allowed, grants: result.grants, ...(result.reason && !result.allowed ? { reason: result.reason } : {}) });
+      // As the decision API's answer (docs/decision-api.md).
+      printJson(ctx, {
+        allowed: result.allowed, grants: result.grants,
+        ...(result.reason && !result.allowed ? { reason: result.reason } : {}),
+        ...(misses.length > 0 ? { nearMisses: misses } : {}),
+      });
     } else if (result.allowed) {
       ctx.out(`allowed: ${describeQuestion(o, user)} (${result.grants.map(describeGrant).join('; ')})`);
     } else {
-      const hints = result.reason === 'NoGrant' && index ? nearMisses(index, o, user, now) : [];
-      ctx.out(`denied: ${describeQuestion(o, user)} (${reasonText(result.reason ?? 'NoGrant', o, user, hints, description.startsWith('store') ? 'store' : description)})`);
+      ctx.out(`denied: ${describeQuestion(o, user)} (${reasonText(result.reason ?? 'NoGrant', o, user, misses.map((m) => m.message), description.startsWith('store') ? 'store' : description)})`);
     }
     return result.allowed ? EXIT_OK : EXIT_DENIED;
   });

@@ -90,7 +90,7 @@ export class RequestError extends Error {
   }
 }
 
-interface ParsedRequest {
+export interface ParsedRequest {
   permission: string;
   /** Index of the permission in ALL_PERMISSIONS: its bit in a role's permission set. */
   permissionId: number;

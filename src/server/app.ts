@@ -6,6 +6,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { RequestError, parseRequest, tenantNotFound, type CheckRequest } from '../model/engine.js';
+import { nearMisses } from '../model/near-misses.js';
 import { oneLine } from '../escape.js';
 import { AuthUnavailableError, type Authenticator, type Caller } from './auth.js';
 import type { DecisionIndex } from './index-cache.js';
@@ -90,6 +91,10 @@ const checkResponse = {
       allowed: { type: 'boolean' },
       grants: { type: 'array', items: grant },
       reason: { type: 'string' },
+      nearMisses: {
+        type: 'array',
+        items: { type: 'object', properties: { binding: { type: 'string' }, reason: { type: 'string' }, message: { type: 'string' } } },
+      },
     },
   },
 } as const;
@@ -301,9 +306,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         metrics.decision(false);
         return tenantNotFound();
       }
-      const result = tenant.checkParsed(body.user, parsed);
+      const now = Date.now();
+      const result = tenant.checkParsed(body.user, parsed, now);
       metrics.decision(result.allowed);
-      return result;
+      if (result.reason !== 'NoGrant') return result;
+      const misses = nearMisses(tenant, body.user, parsed, now);
+      return misses.length > 0 ? { ...result, nearMisses: misses } : result;
     });
 
     v1.get('/v1/tenants/:tenant/users/:user/permissions', { schema: { params: userParams, response: permissionsResponse } }, async (request, reply) => {

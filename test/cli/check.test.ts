@@ -47,7 +47,10 @@ describe.each(storeFactories)('check and permissions on $name', (factory) => {
     });
 
     expect(denied.code).toBe(3);
-    expect(JSON.parse(denied.stdout)).toEqual({ allowed: false, grants: [], reason: 'NoGrant' });
+    expect(JSON.parse(denied.stdout)).toEqual({
+      allowed: false, grants: [], reason: 'NoGrant',
+      nearMisses: [{ binding: 'john-smith-folder-admin-invoices', reason: 'OtherFolder', message: 'binding john-smith-folder-admin-invoices grants it only in folder Finance/Invoices' }],
+    });
 
     expect(deniedText).toEqual({
       code: 3,

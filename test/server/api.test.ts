@@ -54,8 +54,21 @@ describe('POST /v1/check', () => {
     for (const [body, reason] of cases) {
       const r = await check(body);
       expect(r.statusCode).toBe(200);
-      expect(r.json()).toEqual({ allowed: false, grants: [], reason });
+      const { nearMisses: _explained, ...answer } = r.json();
+      expect(answer).toEqual({ allowed: false, grants: [], reason });
     }
+  });
+
+  it('explains a NoGrant denial with the near misses of the engine, as the CLI does', async () => {
+    const r = await check({ tenant: TENANT, user: 'bob', permission: 'Jobs.Create', folder: 'FinanceOld' });
+    expect(r.json()).toEqual({
+      allowed: false, grants: [], reason: 'NoGrant',
+      nearMisses: [{ binding: 'ops-auto', reason: 'OtherFolder', message: 'binding ops-auto grants it only in folder Finance' }],
+    });
+    const env = await check({ tenant: TENANT, user: 'dee', permission: 'Audit.View', environment: 'staging' });
+    expect(env.json().nearMisses).toEqual([{ binding: 'dee-audit', reason: 'OtherEnvironment', message: 'binding dee-audit grants it only in environment prod' }]);
+    // Nothing near: no nearMisses member at all.
+    expect(await (await check({ tenant: TENANT, user: 'bob', permission: 'Users.Delete' })).json()).toEqual({ allowed: false, grants: [], reason: 'NoGrant' });
   });
 
   it('honours environment and resources narrowing', async () => {
