@@ -775,7 +775,7 @@ export class TenantIndex {
    * its groups' members, or everyone for `global`). The cost follows the holders of the
    * permission, not the number of users.
    */
-  who(req: Omit<CheckRequest, 'user'>, now: number = Date.now()): { user: string; grants: Grant[] }[] {
+  who(req: Omit<CheckRequest, 'user'>, now: number = Date.now()): { user: string; grants: readonly Grant[] }[] {
     const parsed = parseRequest(req);
     const p = this.parts;
     const id = parsed.permissionId;
@@ -877,11 +877,13 @@ export class TenantIndex {
    * question): every active user, in name order, with those grants (made once and shared,
    * frozen: allocating per user is what would cost at 200k users) and their own.
    */
-  private everyoneWho(shared: readonly Grant[], byUser: ReadonlyMap<string, Grant[]>, robots: boolean): { user: string; grants: Grant[] }[] {
+  private everyoneWho(everyone: Grant[], byUser: ReadonlyMap<string, Grant[]>, robots: boolean): { user: string; grants: readonly Grant[] }[] {
     const robot = this.parts.robot;
     const robotGrant = robots && robot ? Object.freeze<Grant>({ role: robot.role.name, binding: null, via: 'user', folder: null }) : undefined;
+    // In explanation order, frozen, and the very same list for every user who has nothing else.
+    const shared = Object.freeze(everyone.sort(BY_VIA));
     const { names, flags } = this.sortedUsers();
-    const out: { user: string; grants: Grant[] }[] = [];
+    const out: { user: string; grants: readonly Grant[] }[] = [];
     for (let i = 0; i < names.length; i++) {
       const f = flags[i]!;
       if ((f & ACTIVE) === 0) continue;
@@ -889,7 +891,7 @@ export class TenantIndex {
       const own = byUser.size > 0 ? byUser.get(name) : undefined;
       const isRobot = robotGrant !== undefined && (f & ROBOT) !== 0;
       if (own === undefined && !isRobot) {
-        out.push({ user: name, grants: shared.slice() });
+        out.push({ user: name, grants: shared });
         continue;
       }
       const grants = own ?? [];

@@ -200,3 +200,17 @@ describe('who() equals checking every user', () => {
     );
   });
 });
+
+test('who(): grants everyone has come in explanation order, as a check gives them', () => {
+  const entries: AnyEntry[] = [
+    ...builtInEntries(),
+    { kind: 'User', name: 'ann', origin: 'user', spec: { email: 'ann@example.com', type: 'Human', active: true, language: 'en', concurrentExecution: false } },
+    // Filed in this order; explained in role order (automation-user before folder-viewer).
+    { kind: 'RoleBinding', name: 'z', origin: 'user', spec: { roleRef: { name: 'folder-viewer' }, subjects: [{ kind: 'Group', name: GLOBAL_GROUP }], folder: 'A' } },
+    { kind: 'RoleBinding', name: 'a', origin: 'user', spec: { roleRef: { name: 'automation-user' }, subjects: [{ kind: 'Group', name: GLOBAL_GROUP }], folder: 'A' } },
+  ];
+  const ix = new TenantIndex(tenantFromEntries('t', entries));
+  const q = { permission: 'Jobs.View', folder: 'A/B' };
+  expect(ix.who(q, NOW)).toEqual(bruteForce(ix, q, NOW));
+  expect(ix.who(q, NOW)[0]!.grants.map((g) => g.role)).toEqual(['automation-user', 'folder-viewer']);
+});
