@@ -11,6 +11,8 @@ import { tenantOf, withTenant, type TenantOption, type TenantSourceOptions } fro
 /** The question of the decision API's POST /v1/check, and how to print the answer. */
 export interface CheckCommandOptions extends CheckRequest, TenantOption, TenantSourceOptions {
   output: OutputFormat;
+  /** `--directory-group ID...`: answer with these directory groups instead of the session. */
+  directoryGroup?: string[];
 }
 
 /** The options with the tenant resolved (`--tenant` or `-n`). */
@@ -20,7 +22,8 @@ type Reason = DenyReason;
 
 export function describeGrant(g: Grant): string {
   const binding = g.binding === null ? 'implicit for Robot users' : `binding ${g.binding}`;
-  return `role ${g.role} via ${g.via}, ${binding}, ${g.folder === null ? 'tenant-wide' : `folder ${g.folder}`}`;
+  const session = g.sessionExpiresAt ? ` (login session until ${g.sessionExpiresAt})` : '';
+  return `role ${g.role} via ${g.via}${session}, ${binding}, ${g.folder === null ? 'tenant-wide' : `folder ${g.folder}`}`;
 }
 
 /** `Jobs.Create on Process/x in Finance/Invoices (environment staging) for john` */
@@ -48,7 +51,10 @@ function reasonText(reason: Reason, o: Question, user: string, hints: string[], 
 
 export async function checkCommand(ctx: CliContext, options: CheckCommandOptions): Promise<number> {
   const o: Question = { ...options, tenant: tenantOf(options) };
-  const request = { permission: o.permission, folder: o.folder, resource: o.resource, environment: o.environment };
+  const request = {
+    permission: o.permission, folder: o.folder, resource: o.resource, environment: o.environment,
+    ...(o.directoryGroup ? { directoryGroups: o.directoryGroup } : {}),
+  };
   // A malformed question is an error (exit 1) whether or not the tenant exists.
   const parsed = parseRequest(request);
   return withTenant(ctx, o, o.tenant, async (snapshot, description) => {

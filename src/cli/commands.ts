@@ -11,6 +11,7 @@ import type { CheckCommandOptions } from './check.js';
 import type { CliContext } from './context.js';
 import type { DiffCommandOptions } from './diff.js';
 import type { DocumentOptions } from './documents.js';
+import type { LoginCommandOptions, UsersCommandOptions } from './directory.js';
 import type { PermissionsCommandOptions } from './permissions.js';
 import type { ImportCommandOptions, SyncCommandOptions } from './target.js';
 import { OPERATOR_DEFAULTS, type OperatorCommandOptions } from '../operator/options.js';
@@ -161,6 +162,7 @@ export function registerCommands(program: Command, run: Runner): void {
       ).requiredOption('--user <user>', 'a User name or email'),
     ),
   )
+    .option('--directory-group <id...>', "answer with these directory group ids (an identity token's groups claim) instead of the user's login session")
     .addOption(output())
     .addHelpText(
       'after',
@@ -281,6 +283,43 @@ export function registerCommands(program: Command, run: Runner): void {
     );
 
   program
+    .command('login')
+    .summary("record a login: session and auto-provisioning from directory groups")
+    .description(
+      "Record a login to a tenant as the orchestrator reports it: the user's email and the directory group ids of the identity token. " +
+        'The directory Groups of the tenant that match give their rights for the session (--session-ttl, default 1h; a new login replaces it). ' +
+        'An email no User has is provisioned as a User when at least one directory group matches. ' +
+        'Exit 0 logged in, 3 refused (nobody to provision, inactive user: nothing written), 1 error (bad input, unknown tenant).',
+    )
+    .requiredOption('--tenant <tenant>', 'the tenant (namespace)')
+    .requiredOption('--user <email>', 'the email of the identity token')
+    .option('--directory-group <id...>', "directory group ids of the identity token's groups claim")
+    .option('--session-ttl <duration>', 'session length, e.g. 90s, 30m, 1h (default: 1h)')
+    .addOption(output())
+    .addHelpText(
+      'after',
+      '\nExamples:\n  rpa-access login --tenant sales --user john.smith@example.com --directory-group 8a2c4e6f-1b3d-4f5a-8c7e-9d0b1a2c3e04 c3d5e7f9-2a4b-4c6d-8e0f-1a3b5c7d9e05\n' +
+        '  rpa-access login --tenant sales --user jane@example.com --directory-group "CN=Automation Users,OU=Groups,DC=example,DC=com" --session-ttl 90s --output json',
+    )
+    .action(async (options: LoginCommandOptions, cmd: Command) =>
+      run(cmd, async (ctx) => (await import('./directory.js')).loginCommand(ctx, options)),
+    );
+
+  program
+    .command('users')
+    .summary('list the users of a tenant: declared and auto-provisioned, with their sessions')
+    .description(
+      'List the users of a tenant with their origin (declared in documents, or auto-provisioned by a login), last login, ' +
+        'and the directory groups of their current session. An unknown tenant is an error (exit 1).',
+    )
+    .requiredOption('--tenant <tenant>', 'the tenant (namespace)')
+    .addOption(output())
+    .addHelpText('after', '\nExamples:\n  rpa-access users --tenant finance\n  rpa-access users --tenant finance --output json')
+    .action(async (options: UsersCommandOptions, cmd: Command) =>
+      run(cmd, async (ctx) => (await import('./directory.js')).usersCommand(ctx, options)),
+    );
+
+  program
     .command('operator')
     .summary('run the operator against the cluster of the current kubeconfig')
     .description(
@@ -314,6 +353,7 @@ export function registerCommands(program: Command, run: Runner): void {
       new Option('--auth <mode>', 'how callers are authenticated (default: token with --token-file, else tokenreview); none must be asked for explicitly').choices(AUTH_MODES),
     )
     .option('--token-file <path>', 'file of accepted bearer tokens, one per line (with --auth token; reloaded on SIGHUP)')
+    .option('--session-ttl <duration>', 'length of the sessions logins open (POST /v1/tenants/{tenant}/sessions), e.g. 90s, 30m, 1h (default: 1h)')
     .action(async (options: ServeCommandOptions, cmd: Command) =>
       run(cmd, async (ctx) => (await import('../server/main.js')).runServe(options, ctx)),
     );

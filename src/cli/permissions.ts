@@ -25,6 +25,7 @@ function limitsColumn(row: PermissionGrant): string {
   if (row.resources) parts.push(`only ${row.resources.map((r) => `${r.kind}/${r.name}`).join(', ')}`);
   if (row.environment !== undefined) parts.push(`environment ${row.environment}`);
   if (row.expiresAt !== undefined) parts.push(`until ${row.expiresAt}`);
+  if (row.sessionExpiresAt !== undefined) parts.push(`login session until ${row.sessionExpiresAt}`);
   return parts.join('; ');
 }
 

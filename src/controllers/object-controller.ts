@@ -9,6 +9,9 @@ import { allEntries, builtInEntry, isReserved, sameSpec } from '../model/tenant.
 import type { ApplyResult } from '../store/store.js';
 import type { ReconcileResult } from '../k8s/workqueue.js';
 import { isDeleting, objectKey, parseObjectKey, toEntry, type AccessResource } from '../api/v1alpha1/resource.js';
+
+/** How often a directory Group's status (active sessions, provisioned users) is refreshed. */
+export const DIRECTORY_STATUS_PERIOD_MS = 60_000;
 import type { ReconcileCore } from './core.js';
 
 export interface ObjectControllerOptions {
@@ -87,6 +90,9 @@ export class ObjectReconciler {
       if (plan.changes.some((c) => c.action !== 'updated' && c.kind !== 'RoleBinding')) core.requeueDependents(namespace, plan.next, key);
     }
     await core.reportReadiness(obj, plan.next);
+    // A directory Group's status counts sessions, which logins change without touching the
+    // cluster: look again now and then.
+    if (obj.kind === 'Group' && (obj.spec as { directory?: unknown } | undefined)?.directory) return { requeueAfterMs: DIRECTORY_STATUS_PERIOD_MS };
     return {};
   }
 

@@ -4,6 +4,7 @@
  * "Status"). The operator writes these into status; the CLI prints them as warnings.
  */
 import type { Kind } from './catalog.js';
+import { directoryGroupUsage } from './directory.js';
 import { expiryMs } from './engine.js';
 import { getEntry } from './tenant.js';
 import type { TenantState } from './types.js';
@@ -29,6 +30,15 @@ export function readiness(state: TenantState, kind: Kind, name: string, now: num
       return { ready: false, reason: 'GroupNotFound', message: `Group ${missingList(missing)} does not exist in tenant ${state.tenant}; membership grants nothing until it does.` };
     }
     if (!entry.spec.active) return { ready: true, reason: 'Inactive', message: 'In the access store; inactive, so denied everything.' };
+  }
+  if (entry.kind === 'Group' && entry.spec.directory) {
+    const { provider, id } = entry.spec.directory;
+    const { activeSessions, provisionedUsers } = directoryGroupUsage(state, name, now);
+    const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+    return {
+      ready: true, reason: 'Applied',
+      message: `In the access store and effective. Directory group ${provider} ${JSON.stringify(id)}: ${plural(activeSessions, 'active session')}, ${plural(provisionedUsers, 'auto-provisioned user')} refer to it.`,
+    };
   }
   if (entry.kind === 'RoleBinding') {
     const spec = entry.spec;

@@ -676,10 +676,16 @@ export class TenantIndex {
     return view;
   }
 
-  /** The session of a user (by name or email), valid or not. */
+  /**
+   * The session of a user (by name or email), valid or not, holding only the groups that still
+   * count: those whose Group exists and references the directory id that matched at login.
+   */
   sessionOf(userRef: string): Session | undefined {
     const user = this.findUser(userRef);
-    return user ? this.parts.sessions.get(user.spec.email.toLowerCase()) : undefined;
+    const session = user ? this.parts.sessions.get(user.spec.email.toLowerCase()) : undefined;
+    if (!session) return undefined;
+    const live = session.groups.filter(({ name, id }) => this.parts.groups.get(name)?.spec.directory?.id.toLowerCase() === id.toLowerCase());
+    return live.length === session.groups.length ? session : { ...session, groups: live };
   }
 
   /** Every session of the tenant. */

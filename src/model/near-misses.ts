@@ -8,7 +8,7 @@ import { BUILT_IN_ROLE_NAMES } from './catalog.js';
 import type { ParsedRequest, TenantIndex } from './engine.js';
 import { folderCovers } from './folders.js';
 
-export type NearMissReason = 'OtherFolder' | 'OtherResources' | 'OtherEnvironment' | 'TenantWide' | 'Expired';
+export type NearMissReason = 'OtherFolder' | 'OtherResources' | 'OtherEnvironment' | 'TenantWide' | 'Expired' | 'SessionEnded';
 
 export interface NearMiss {
   /** The binding (or, for the implicit robot role, the role) that nearly granted. */
@@ -42,7 +42,11 @@ export function nearMisses(index: TenantIndex, userRef: string, req: ParsedReque
   }
   // Bindings that would grant it, had they not expired: ask again as if it were long ago.
   for (const g of index.checkParsed(userRef, req, 0).grants) {
-    if (g.binding) add(g.binding, 'Expired', `binding ${g.binding} has expired`);
+    if (!g.binding) continue;
+    // Through a directory group of a login session that has ended since (contract section 7).
+    if (g.sessionExpiresAt !== undefined && Date.parse(g.sessionExpiresAt) < now) {
+      add(g.binding, 'SessionEnded', `binding ${g.binding} grants it ${g.via.replace(':', ' group ')} through a login session that ended at ${g.sessionExpiresAt}`);
+    } else add(g.binding, 'Expired', `binding ${g.binding} has expired`);
   }
   return [...found.values()].slice(0, MAX_NEAR_MISSES);
 }

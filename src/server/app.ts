@@ -5,6 +5,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { DEFAULT_SESSION_TTL_MS, parseLogin, userProfile, userSummary } from '../model/directory.js';
 import { RequestError, parseRequest, tenantNotFound, type CheckRequest } from '../model/engine.js';
 import { nearMisses } from '../model/near-misses.js';
 import { oneLine } from '../escape.js';
@@ -31,7 +32,15 @@ export interface ServerOptions {
   connectionTimeoutMs?: number;
   /** How often Node checks request and header timeouts. Default 1 s. */
   timeoutCheckIntervalMs?: number;
+  /** Length of the sessions logins open (`--session-ttl`). Default 1 hour. */
+  sessionTtlMs?: number;
 }
+
+/**
+ * Largest login body: up to MAX_DIRECTORY_GROUPS ids of up to 1 KiB fit, so that too many groups
+ * or too long an id gets its own clear 400, not a 413.
+ */
+export const LOGIN_BODY_LIMIT = 1024 * 1024;
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024;
 
@@ -47,6 +56,9 @@ const question = {
   environment: optional(253),
 } as const;
 
+/** Directory group ids: their bounds (count, length, characters) are the model's (parseDirectoryGroups). */
+const directoryGroups = { type: 'array', items: { type: 'string' } } as const;
+
 const checkBody = {
   type: 'object',
   required: ['tenant', 'user', 'permission'],
@@ -55,7 +67,16 @@ const checkBody = {
     tenant: name,
     user: userName,
     ...question,
+    directoryGroups,
   },
+} as const;
+
+/** A login: the identity token's email and groups claim. The email's shape is the model's (parseLogin). */
+const loginBody = {
+  type: 'object',
+  required: ['user'],
+  additionalProperties: false,
+  properties: { user: { type: 'string' }, directoryGroups },
 } as const;
 
 const whoQuery = {
@@ -79,8 +100,23 @@ const grant = {
     binding: { type: ['string', 'null'] },
     via: { type: 'string' },
     folder: { type: ['string', 'null'] },
+    sessionExpiresAt: { type: 'string' },
   },
 } as const;
+
+const userSummarySchema = {
+  name: { type: 'string' },
+  email: { type: 'string' },
+  type: { type: 'string' },
+  origin: { type: 'string' },
+  active: { type: 'boolean' },
+  lastLogin: { type: ['string', 'null'] },
+  sessionGroups: { type: 'array', items: { type: 'string' } },
+  sessionExpiresAt: { type: ['string', 'null'] },
+} as const;
+
+const nullableString = { type: ['string', 'null'] } as const;
+const strings = { type: 'array', items: { type: 'string' } } as const;
 
 const errorBody = { type: 'object', properties: { error: { type: 'string' } } } as const;
 
@@ -116,6 +152,7 @@ const permissionsResponse = {
             resources: { type: 'array', items: { type: 'object', properties: { kind: { type: 'string' }, name: { type: 'string' } } } },
             environment: { type: 'string' },
             expiresAt: { type: 'string' },
+            sessionExpiresAt: { type: 'string' },
           },
         },
       },
@@ -129,6 +166,37 @@ const whoResponse = {
     type: 'object',
     properties: {
       users: { type: 'array', items: { type: 'object', properties: { user: { type: 'string' }, grants: { type: 'array', items: grant } } } },
+    },
+  },
+  404: errorBody,
+} as const;
+
+const loginResponse = {
+  200: {
+    type: 'object',
+    properties: { user: { type: 'string' }, provisioned: { type: 'boolean' }, groups: strings, expiresAt: { type: 'string' } },
+  },
+  400: errorBody,
+  403: errorBody,
+} as const;
+
+const usersResponse = {
+  200: { type: 'object', properties: { users: { type: 'array', items: { type: 'object', properties: userSummarySchema } } } },
+  404: errorBody,
+} as const;
+
+const profileResponse = {
+  200: {
+    type: 'object',
+    properties: {
+      ...userSummarySchema,
+      fullName: nullableString,
+      language: { type: 'string' },
+      slackId: nullableString,
+      teamsId: nullableString,
+      notifications: { type: 'object', properties: { events: strings, channels: strings } },
+      concurrentExecution: { type: 'boolean' },
+      groups: strings,
     },
   },
   404: errorBody,
@@ -312,6 +380,38 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       if (result.reason !== 'NoGrant') return result;
       const misses = nearMisses(tenant, body.user, parsed, now);
       return misses.length > 0 ? { ...result, nearMisses: misses } : result;
+    });
+
+    v1.post('/v1/tenants/:tenant/sessions', { bodyLimit: LOGIN_BODY_LIMIT, schema: { params: tenantParams, body: loginBody, response: loginResponse } }, async (request, reply) => {
+      const { tenant } = request.params as { tenant: string };
+      const login = parseLogin(request.body as { user: string; directoryGroups?: string[] });
+      const result = await index.store.login(tenant, login, { ttlMs: options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS, actor: 'serve', source: 'api' });
+      if (result.refused !== undefined) {
+        metrics.login(result.unknownTenant ? 'invalid' : 'refused');
+        return reply.code(result.unknownTenant ? 400 : 403).send({ error: `login refused: ${result.refused}` });
+      }
+      metrics.login(result.provisioned ? 'provisioned' : 'ok');
+      // Read your writes: this replica answers with the session before the login returns (others
+      // follow through the change feed).
+      await index.caughtUp(tenant, result.revision);
+      return { user: result.user.name, provisioned: result.provisioned, groups: result.session.groups.map((g) => g.name), expiresAt: result.session.expiresAt };
+    });
+
+    v1.get('/v1/tenants/:tenant/users', { schema: { params: tenantParams, response: usersResponse } }, async (request, reply) => {
+      const { tenant } = request.params as { tenant: string };
+      const idx = index.get(tenant);
+      if (!idx) return reply.code(404).send({ error: `unknown tenant ${JSON.stringify(tenant)}` });
+      const now = Date.now();
+      return { users: idx.users().map((u) => userSummary(u, idx.sessionOf(u.name), now)) };
+    });
+
+    v1.get('/v1/tenants/:tenant/users/:user', { schema: { params: userParams, response: profileResponse } }, async (request, reply) => {
+      const { tenant, user } = request.params as { tenant: string; user: string };
+      const idx = index.get(tenant);
+      if (!idx) return reply.code(404).send({ error: `unknown tenant ${JSON.stringify(tenant)}` });
+      const found = idx.findUser(user);
+      if (!found) return reply.code(404).send({ error: `unknown user ${JSON.stringify(user)} in tenant ${tenant}` });
+      return userProfile(found, idx.sessionOf(found.name), Date.now());
     });
 
     v1.get('/v1/tenants/:tenant/users/:user/permissions', { schema: { params: userParams, response: permissionsResponse } }, async (request, reply) => {

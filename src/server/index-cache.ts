@@ -215,6 +215,18 @@ export class DecisionIndex {
     });
   }
 
+  /**
+   * Brings `tenant` to `revision` now (a write this process made: a login answers only once its
+   * own replica honours it), without waiting for the change feed; gives up quietly after
+   * `timeoutMs` (the feed then catches up on its own).
+   */
+  async caughtUp(tenant: string, revision: number, timeoutMs = 2_000): Promise<void> {
+    if ((this.get(tenant)?.revision ?? -1) >= revision) return;
+    const reached = this.waitForRevision(tenant, revision, timeoutMs).catch(() => undefined);
+    this.changed(tenant, revision);
+    await reached;
+  }
+
   /** The store says `tenant` is at `revision`. */
   private changed(tenant: string, revision: number): void {
     if (this.stopped) return;

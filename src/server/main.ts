@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../log.js';
 import type { FastifyInstance } from 'fastify';
 import { openStore } from '../store/open.js';
 import type { AccessStore } from '../store/store.js';
+import { parseSessionTtl } from '../model/directory.js';
 import { buildServer } from './app.js';
 import { AuthConfigError, NoAuth, TokenFileAuth, TokenReviewAuth, kubernetesReviewers, type AccessReviewer, type Authenticator, type TokenReviewer } from './auth.js';
 import { SERVE_DEFAULTS, ServeConfigError, resolveAuthMode, type AuthMode, type ServeCommandOptions } from './options.js';
@@ -67,6 +68,12 @@ export async function start(options: ServeOptions = {}, overrides: StartOverride
   const port = options.port ?? SERVE_DEFAULTS.port;
   const host = options.host ?? SERVE_DEFAULTS.host;
   const mode = resolveAuthMode(options);
+  let sessionTtlMs: number | undefined;
+  try {
+    sessionTtlMs = options.sessionTtl === undefined ? undefined : parseSessionTtl(String(options.sessionTtl));
+  } catch (err) {
+    throw new ServeConfigError(`--session-ttl: ${(err as Error).message}`);
+  }
   const logger = overrides.logger ?? createLogger({ name: 'serve' });
   const auth = await createAuthenticator(mode, options, logger, overrides);
   let store: AccessStore | undefined;
@@ -75,7 +82,9 @@ export async function start(options: ServeOptions = {}, overrides: StartOverride
   try {
     store = await openStore(options.store);
     index = new DecisionIndex(store, { logger: logger.child({ component: 'index' }), ...(overrides.resyncIntervalMs ? { resyncIntervalMs: overrides.resyncIntervalMs } : {}) });
-    app = await buildServer({ index, auth, logger, metrics: new ServerMetrics({ defaultMetrics: overrides.defaultMetrics ?? true }) });
+    app = await buildServer({
+      index, auth, logger, metrics: new ServerMetrics({ defaultMetrics: overrides.defaultMetrics ?? true }), ...(sessionTtlMs === undefined ? {} : { sessionTtlMs }),
+    });
     await app.listen({ port, host });
   } catch (err) {
     await app?.close().catch(() => undefined);

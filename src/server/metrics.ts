@@ -19,6 +19,7 @@ export class ServerMetrics {
   private readonly duration: Histogram<'route' | 'method'>;
   private readonly decisions: Counter<'result'>;
   private readonly authFailures: Counter<'mode'>;
+  private readonly logins: Counter<'result'>;
   private readonly reloads: Counter<'result' | 'mode'>;
   private readonly reloadDuration: Histogram<'mode'>;
   /** Label-resolved children, so the hot path does no label hashing. */
@@ -43,6 +44,7 @@ export class ServerMetrics {
     this.decisions = new Counter({ name: 'rpa_access_decisions_total', help: 'Decisions of POST /v1/check by result', labelNames: ['result'], registers });
     this.allowed = this.decisions.labels('allowed');
     this.denied = this.decisions.labels('denied');
+    this.logins = new Counter({ name: 'rpa_access_logins_total', help: 'Logins of POST /v1/tenants/{tenant}/sessions by result (ok, provisioned, refused, invalid)', labelNames: ['result'], registers });
     this.authFailures = new Counter({ name: 'rpa_access_auth_failures_total', help: 'Requests refused with 401', labelNames: ['mode'], registers });
     // `mode`: delta (the changes since the index's revision) or full (the whole tenant read): a full
     // reload costs seconds at 100k bindings, a delta milliseconds, so they are counted and timed apart.
@@ -116,6 +118,10 @@ export class ServerMetrics {
       this.durationChildren.set(dkey, h);
     }
     h.observe(seconds);
+  }
+
+  login(result: 'ok' | 'provisioned' | 'refused' | 'invalid'): void {
+    this.logins.labels(result).inc();
   }
 
   decision(allowed: boolean): void {

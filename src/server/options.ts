@@ -19,6 +19,8 @@ export interface ServeCommandOptions {
   auth?: AuthMode;
   /** Accepted bearer tokens, one per line (with auth `token`). */
   tokenFile?: string;
+  /** Length of the sessions logins open, e.g. `90s`, `1h` (default 1 hour; parsed by the model). */
+  sessionTtl?: string;
 }
 
 /** A wrong option: the CLI prints the message and exits 1. */

@@ -90,9 +90,13 @@ export async function listen(app: FastifyInstance): Promise<string> {
   return `http://127.0.0.1:${address.port}`;
 }
 
-export async function serverOver(store: AccessStore, auth: Authenticator = new NoAuth(), opts: { start?: boolean; resyncIntervalMs?: number } = {}): Promise<TestServer> {
+export async function serverOver(
+  store: AccessStore,
+  auth: Authenticator = new NoAuth(),
+  opts: { start?: boolean; resyncIntervalMs?: number; sessionTtlMs?: number } = {},
+): Promise<TestServer> {
   const index = new DecisionIndex(store, { resyncIntervalMs: opts.resyncIntervalMs ?? 1_000 });
-  const app = await buildServer({ index, auth, metrics: new ServerMetrics({ defaultMetrics: false }) });
+  const app = await buildServer({ index, auth, metrics: new ServerMetrics({ defaultMetrics: false }), ...(opts.sessionTtlMs ? { sessionTtlMs: opts.sessionTtlMs } : {}) });
   if (opts.start ?? true) await index.start();
   const url = await listen(app);
   return {
