@@ -9,15 +9,16 @@
  * sides by construction (the engine reads nothing else), so a one-binding change in a tenant of
  * 100k bindings costs a handful of users, not the tenant.
  *
- * A permission row counts as gained only when nothing held before already covers it: a grant of
- * the same permission on the same folder or a parent (or tenant-wide through a built-in role),
- * no narrower in objects or environment, lasting at least as long. Lost is the same the other
- * way round. A right that only changes provenance (another binding now gives it) is neither;
- * the object-level plan shows that change.
+ * A permission row counts as gained only when the engine of the other side does not already
+ * allow it: the same permission in the row's folder (any folder, for a grant in every folder),
+ * for each of its objects, in its environment, until its expiry. Lost is the same the other way
+ * round. A right that only changes provenance (another binding now gives it) is neither; the
+ * object-level plan shows that change. Only rows through touched grants (changed bindings,
+ * roles, groups; every row of a changed user) are candidates: the others are the same on both
+ * sides.
  */
-import { GLOBAL_GROUP, ROBOT_ROLE } from './catalog.js';
-import { expiryMs, TenantIndex, type PermissionGrant } from './engine.js';
-import { folderCovers } from './folders.js';
+import { GLOBAL_GROUP, parsePermission, ROBOT_ROLE } from './catalog.js';
+import { expiryMs, TenantIndex, type Grant, type PermissionGrant } from './engine.js';
 import type { ObjectChange, TenantPlan } from './plan.js';
 import type { Entry, Subject, TenantState } from './types.js';
 
@@ -45,29 +46,50 @@ export interface TenantAccessDiff {
 
 const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Does `held` give at least what `row` gives? (Same permission assumed.) */
-export function grantCovers(held: PermissionGrant, row: PermissionGrant): boolean {
-  if (held.folder !== null && (row.folder === null || !folderCovers(held.folder, row.folder))) return false;
-  if (held.resources) {
-    if (!row.resources) return false;
-    const names = new Set(held.resources.map((r) => `${r.kind}/${r.name}`));
-    if (!row.resources.every((r) => names.has(`${r.kind}/${r.name}`))) return false;
-  }
-  if (held.environment !== undefined && held.environment !== row.environment) return false;
-  if (held.expiresAt !== undefined && (row.expiresAt === undefined || expiryMs(held.expiresAt) < expiryMs(row.expiresAt))) return false;
-  return true;
+/**
+ * A folder no binding of either side names (nor lies under): asking the engine about it tells
+ * whether a user holds a folder permission in every folder (a built-in tenant role), not only
+ * in some.
+ */
+function probeFolder(before: TenantState, after: TenantState): string {
+  const roots = new Set<string>();
+  for (const state of [before, after]) for (const b of state.bindings.values()) if (b.spec.folder) roots.add(b.spec.folder.split('/')[0]!);
+  let probe = 'rpa-access-diff-probe';
+  while (roots.has(probe)) probe += '-';
+  return probe;
 }
 
-/** Rows of `rows` that no row of `other` covers. */
-function uncovered(rows: readonly PermissionGrant[], other: readonly PermissionGrant[]): PermissionGrant[] {
-  if (rows.length === 0) return [];
-  const byPermission = new Map<string, PermissionGrant[]>();
-  for (const o of other) {
-    const list = byPermission.get(o.permission);
-    if (list) list.push(o);
-    else byPermission.set(o.permission, [o]);
+/**
+ * Does the engine of `index` give `user` at least what `row` gives? The same question asked of
+ * the other side: the same permission in the row's folder (every folder: a probe folder), for
+ * each of its objects, in its environment, at its expiry (a grant valid then is valid until then).
+ */
+function holds(index: TenantIndex, user: string, row: PermissionGrant, probe: string): boolean {
+  const folder = row.folder ?? (parsePermission(row.permission)?.scope === 'Folder' ? probe : undefined);
+  const at = row.expiresAt === undefined ? Number.POSITIVE_INFINITY : expiryMs(row.expiresAt);
+  const ask = (resource: string | undefined) =>
+    index.check({ user, permission: row.permission, ...(folder !== undefined ? { folder } : {}), ...(resource ? { resource } : {}), ...(row.environment !== undefined ? { environment: row.environment } : {}) }, at).allowed;
+  return row.resources ? row.resources.every((r) => ask(`${r.kind}/${r.name}`)) : ask(undefined);
+}
+
+/** What a plan's changes touch: a grant through any of these may differ between the sides. */
+interface Touched {
+  bindings: Set<string>;
+  roles: Set<string>;
+  /** `group:NAME` of groups created or deleted (`group:global` included). */
+  via: Set<string>;
+  users: Set<string>;
+}
+
+function touched(changes: readonly ObjectChange[]): Touched {
+  const t: Touched = { bindings: new Set(), roles: new Set(), via: new Set(), users: new Set() };
+  for (const c of changes) {
+    if (c.kind === 'RoleBinding') t.bindings.add(c.name);
+    else if (c.kind === 'Role') t.roles.add(c.name);
+    else if (c.kind === 'Group') t.via.add(`group:${c.name}`);
+    else t.users.add(c.name);
   }
-  return rows.filter((r) => !(byPermission.get(r.permission) ?? []).some((o) => grantCovers(o, r)));
+  return t;
 }
 
 /**
@@ -155,15 +177,23 @@ export function diffTenantAccess(before: TenantState, after: TenantState, change
   const result: TenantAccessDiff = { tenant: after.tenant, users: [], usersCompared: names.size };
   if (names.size === 0) return result;
   const beforeIndex = options.beforeIndex ?? new TenantIndex(before);
-  const afterIndex = options.afterIndex ?? new TenantIndex(after);
+  // The after side is the before side with the changes: derived, it shares all the rest.
+  const afterIndex =
+    options.afterIndex ??
+    beforeIndex.withChanges({ upserts: changes.flatMap((c) => (c.after ? [c.after] : [])), deletes: changes.filter((c) => !c.after).map((c) => ({ kind: c.kind, name: c.name })) }, 0);
+  const t = touched(changes);
+  const probe = probeFolder(before, after);
+  // Rows through untouched grants are the same on both sides: only the others are candidates.
+  const candidate = (g: Grant) => (g.binding !== null && t.bindings.has(g.binding)) || t.roles.has(g.role) || t.via.has(g.via);
   for (const name of [...names].sort(byName)) {
     const b = before.users.get(name);
     const a = after.users.get(name);
     if (!b && !a) continue; // a subject naming no user, on either side
-    const was = b ? (beforeIndex.permissions(name, now) ?? []) : [];
-    const is = a ? (afterIndex.permissions(name, now) ?? []) : [];
-    const gained = uncovered(is, was);
-    const lost = uncovered(was, is);
+    const only = t.users.has(name) ? undefined : candidate;
+    const was = b ? (beforeIndex.permissions(name, now, undefined, only) ?? []) : [];
+    const is = a ? (afterIndex.permissions(name, now, undefined, only) ?? []) : [];
+    const gained = a ? is.filter((row) => !b || !holds(beforeIndex, name, row, probe)) : [];
+    const lost = b ? was.filter((row) => !a || !holds(afterIndex, name, row, probe)) : [];
     const life = lifecycle(b, a);
     if (gained.length === 0 && lost.length === 0 && life === undefined) continue;
     const user = (a ?? b)!;

@@ -742,7 +742,7 @@ export class TenantIndex {
    * permission and grant, unexpired, with the narrowing (resources, environment) kept visible.
    * Rows come in catalog order. Undefined when the user is unknown.
    */
-  permissions(userRef: string, now: number = Date.now(), directoryGroups?: readonly string[]): PermissionGrant[] | undefined {
+  permissions(userRef: string, now: number = Date.now(), directoryGroups?: readonly string[], only?: (grant: Grant) => boolean): PermissionGrant[] | undefined {
     const user = this.findUser(userRef);
     if (!user) return undefined;
     if (!user.spec.active) return [];
@@ -754,10 +754,12 @@ export class TenantIndex {
       for (const g of bindingsOf(s)) if (now <= g.expiresAtMs) held.push({ g, via: s.via, ...(directory!.expiresAt ? { sessionExpiresAt: directory!.expiresAt } : {}) });
     }
     if (this.parts.robot && user.spec.type === 'Robot') held.push({ g: this.parts.robot, via: 'user' });
+    // `only`: the rows of some grants alone (what a diff compares), at the cost of those grants.
+    const kept = only ? held.filter(({ g, via }) => only({ role: g.role.name, binding: g.binding, via, folder: g.folder })) : held;
     const rows: PermissionGrant[] = [];
     for (let id = 0; id < ALL_PERMISSIONS.length; id++) {
       const scope = PERMISSION_SCOPES[id]!;
-      for (const { g, via, sessionExpiresAt } of held) {
+      for (const { g, via, sessionExpiresAt } of kept) {
         if (!hasBit(g.role.bits, id)) continue;
         // A tenant binding reaches folder resources only for the built-in tenant roles.
         if (scope === 'Folder' && g.folder === null && !g.role.builtIn) continue;
