@@ -245,4 +245,38 @@ spec: {roleRef: {name: folder-viewer}, folder: Finance/Audit, subjects: [{kind: 
     const pending = await eventually('DriftDetected event', async () => (await eventsFor(kc, 'ops', 'uipath')).find((e) => e.reason === 'DriftDetected'), 10_000, 250);
     expect(pending.note).toMatch(/managementPolicy Observe: \d+ change\(s\) pending/);
   }, 60_000);
+  test('expiresAt: the grant is removed from UiPath when it expires', async () => {
+    const at = new Date(Date.now() + 8_000).toISOString();
+    await apply(`
+apiVersion: rpa-access.io/v1alpha1
+kind: RoleBinding
+metadata: {name: john-temp, namespace: finance}
+spec: {roleRef: {name: approver}, folder: Finance/Temp, expiresAt: "${at}", subjects: [{kind: User, name: john-smith}]}
+`);
+    await eventually('temporary grant pushed', () => uip.snapshot('finance').folderRoles['Finance/Temp']?.['john.smith@example.com'] || undefined, 15_000, 250);
+    await eventually('removed once expired', () => (Date.now() > Date.parse(at) && !uip.snapshot('finance').folderRoles['Finance/Temp']?.['john.smith@example.com']) || undefined, 20_000, 250);
+  }, 60_000);
+
+  test('deletionPolicy: Retain strips what left Git and keeps it; Delete deletes it (folders bottom-up, when empty)', async () => {
+    await kubectl(cp.kubeconfigPath, ['delete', 'rolebinding.rpa-access.io', 'john-views-audit', 'john-temp', '-n', 'finance']);
+    await eventually('assignment removed (Retain)', () => (!uip.snapshot('finance').folderRoles['Finance/Audit']?.['john.smith@example.com']) || undefined, 20_000, 250);
+    expect(uip.snapshot('finance').folders).toEqual(expect.arrayContaining(['Finance/Audit', 'Finance/Temp']));
+    await apply(orchestratorDoc('finance', uip, 'finance', '  deletionPolicy: Delete\n'));
+    await eventually('folders deleted (Delete)', () => (!uip.snapshot('finance').folders.includes('Finance/Audit') && !uip.snapshot('finance').folders.includes('Finance/Temp')) || undefined, 20_000, 250);
+    expect(uip.snapshot('finance').folders).toEqual(expect.arrayContaining(['Finance', 'Finance/Approvals', 'Finance/Payments', 'Shared']));
+    const deleted = (await eventsFor(kc, 'finance', 'uipath')).filter((e) => e.reason === 'UiPathChanged' && e.note.startsWith('deleted Folder/'));
+    expect(deleted.map((e) => e.note)).toEqual(expect.arrayContaining([expect.stringContaining('deleted Folder/Finance/Audit')]));
+  }, 60_000);
+
+  test('a missing scope: status says Forbidden and names it; granting it heals', async () => {
+    uip.setScopes(['OR.Users', 'PM.User', 'PM.Group', 'PM.RobotAccount']);
+    uip.expireAllTokens();
+    const c = await eventually('Forbidden', async () => {
+      const r = await condition('hr', 'Synced');
+      return r?.reason === 'Forbidden' ? r : undefined;
+    }, 20_000, 250);
+    expect(c.message).toContain('OR.Folders');
+    uip.setScopes(['OR.Users', 'OR.Folders', 'PM.User', 'PM.Group', 'PM.RobotAccount']);
+    await eventually('hr Synced again', async () => (await condition('hr', 'Synced'))?.status === 'True', 30_000, 250);
+  }, 60_000);
 });

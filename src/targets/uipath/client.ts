@@ -220,8 +220,11 @@ export class UiPathClient {
     }
     if (!res.ok) {
       const msg = this.scrub(uipathMessage(body, text));
+      if (res.status === 400 && /scope/i.test(msg)) {
+        throw new UiPathError(`${call}: ${res.status}: ${msg}: grant the external application these scopes (or set spec.scopes to those it has)`, 'Forbidden', call, res.status);
+      }
       if (res.status === 400 || res.status === 401) {
-        throw new UiPathError(`${call}: ${res.status}: ${msg}: the client id or secret is wrong, or the external application lacks the scopes ${this.options.scopes}`, res.status === 400 && /scope/i.test(msg) ? 'Forbidden' : 'Unauthorized', call, res.status);
+        throw new UiPathError(`${call}: ${res.status}: ${msg}: the client id or secret is wrong`, 'Unauthorized', call, res.status);
       }
       throw this.httpError(call, res.status, msg, 'identity', '/connect/token', 'POST');
     }
