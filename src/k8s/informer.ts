@@ -15,7 +15,8 @@
  *   half-open TCP connection would otherwise silence the informer forever.
  *
  * Objects are kept as the plain JSON the API server sent (timestamps are strings), transformed
- * once on the way in (managedFields dropped by default: they are large and nobody reads them).
+ * once on the way in (by default without managedFields and the last-applied-configuration
+ * annotation: they are large and nobody here reads them).
  * Handlers and callers must treat cached objects as read-only.
  */
 import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
@@ -60,7 +61,7 @@ export interface InformerOptions<T extends KubernetesObject> {
   watchTimeoutSeconds?: number;
   /** Retry backoff after errors; default 800 ms doubling up to 30 s, +20 % jitter (client-go's reflector). */
   backoff?: BackoffOptions;
-  /** Applied to every object before it is cached; default drops metadata.managedFields. */
+  /** Applied to every object before it is cached; default `slimForCache`. */
   transform?: (obj: T) => T;
   list?: ListFn<T>;
   watch?: WatchFn;
@@ -80,9 +81,24 @@ export function resourcePath(gvr: { group: string; version: string; plural: stri
   return gvr.namespace ? `${base}/namespaces/${gvr.namespace}/${gvr.plural}` : `${base}/${gvr.plural}`;
 }
 
-/** The default transform: managedFields are big, change on every write and are read by nobody here. */
-export function dropManagedFields<T extends KubernetesObject>(obj: T): T {
-  if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
+/** `kubectl apply`'s copy of the whole last applied object, kept in an annotation. */
+export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * The default transform (controller-runtime's cache does the same with managedFields): drops
+ * metadata.managedFields and the last-applied-configuration annotation. Both are large (the
+ * annotation repeats the whole object as a string), change on writes and are read by nobody here;
+ * the cache holds every object of every watched kind, so they would be most of its memory. Safe
+ * because nothing writes a cached object back whole: every write is a patch naming its fields.
+ */
+export function slimForCache<T extends KubernetesObject>(obj: T): T {
+  const meta = obj.metadata;
+  if (meta?.managedFields !== undefined) delete meta.managedFields;
+  if (meta?.annotations?.[LAST_APPLIED_ANNOTATION] !== undefined) {
+    const { [LAST_APPLIED_ANNOTATION]: _dropped, ...rest } = meta.annotations;
+    if (Object.keys(rest).length > 0) meta.annotations = rest;
+    else delete meta.annotations;
+  }
   return obj;
 }
 
@@ -130,7 +146,7 @@ export class Informer<T extends KubernetesObject> {
     };
     this.name = opts.name ?? opts.path;
     this.log = opts.log ?? silentLogger;
-    this.transform = opts.transform ?? dropManagedFields;
+    this.transform = opts.transform ?? slimForCache;
     this.backoff = new Backoff(opts.backoff ?? { baseMs: 800, capMs: 30_000, factor: 2, jitter: 0.2 });
     this.listFn = opts.list ?? this.defaultList();
     this.watchFn = opts.watch ?? defaultWatch(opts.kc);
