@@ -29,7 +29,7 @@ import pg from 'pg';
 import { TenantIndex } from '../src/model/engine.js';
 import type { AnyEntry } from '../src/model/types.js';
 import { withDefaults } from '../src/model/validate.js';
-import { DecisionIndex } from '../src/server/index-cache.js';
+import { DecisionIndex } from '../src/server/decision-index.js';
 import { openStore } from '../src/store/open.js';
 import type { AccessStore } from '../src/store/store.js';
 import { generateTenant } from './lib/data.js';

@@ -9,7 +9,7 @@
  * error (contract, "Status").
  */
 import { desiredStates, formatProblem, SourceMap, type CheckedDocuments } from '../documents/check.js';
-import { readiness } from '../model/conditions.js';
+import { readiness } from '../model/readiness.js';
 import type { TenantPlan } from '../model/plan.js';
 import { OPERATOR_SOURCE, type AccessStore, type ApplyResult } from '../store/store.js';
 import { actorName, CliError, EXIT_ERROR, EXIT_OK, printJson, withStore, type CliContext, type OutputFormat } from './context.js';

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { LOG_FORMATS, LOG_LEVELS, LogConfigError } from '../log.js';
-import { RequestError } from '../model/engine.js';
+import { RequestError } from '../model/request-error.js';
 import { StoreOpenError } from '../store/location.js';
 import { ServeConfigError } from '../server/options.js';
 import { registerCommands, RpaCommand } from './commands.js';

@@ -7,7 +7,7 @@
  * with backoff", and doing it twice is harmless.
  */
 import { KINDS, type Kind } from '../model/catalog.js';
-import { readiness } from '../model/conditions.js';
+import { readiness } from '../model/readiness.js';
 import type { TenantState } from '../model/types.js';
 import type { DesiredState } from '../model/plan.js';
 import { OPERATOR_SOURCE, type AccessStore, type ApplyResult } from '../store/store.js';

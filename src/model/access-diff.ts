@@ -18,7 +18,8 @@
  * sides.
  */
 import { GLOBAL_GROUP, parsePermission, ROBOT_ROLE } from './catalog.js';
-import { expiryMs, TenantIndex, type Grant, type PermissionGrant } from './engine.js';
+import { TenantIndex, type Grant, type PermissionGrant } from './engine.js';
+import { expiryMs } from './time.js';
 import type { ObjectChange, TenantPlan } from './plan.js';
 import type { Entry, Subject, TenantState } from './types.js';
 

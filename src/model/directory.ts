@@ -3,7 +3,8 @@
  * runs `planLogin` inside its write transaction and writes what it says; the HTTP API and the CLI
  * validate their input with `parseLogin` / `parseDirectoryGroups` and restate nothing.
  */
-import { RequestError, expiryMs } from './engine.js';
+import { RequestError } from './request-error.js';
+import { expiryMs } from './time.js';
 import { DIRECTORY_ID_PATTERN, MAX_DIRECTORY_ID_LENGTH, NAME_PATTERN } from './schemas.js';
 import type { Entry, Session, TenantState } from './types.js';
 

@@ -22,6 +22,9 @@ import {
   ALL_PERMISSIONS, BUILT_IN_ROLE_NAMES, GLOBAL_GROUP, ROBOT_ROLE, parsePermission, type Scope,
 } from './catalog.js';
 import { directoryGroupsById, parseDirectoryGroups } from './directory.js';
+import { LayeredMap } from './layered-map.js';
+import { RequestError } from './request-error.js';
+import { expiryMs } from './time.js';
 import { folderAncestry, folderCovers, folderPathProblem } from './folders.js';
 import type { AnyEntry, Entry, Session, TenantState } from './types.js';
 
@@ -82,14 +85,6 @@ export interface CheckResult {
   user?: string;
 }
 
-/** A malformed question (not a denial): unknown permission, folder missing or misplaced... */
-export class RequestError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RequestError';
-  }
-}
-
 export interface ParsedRequest {
   permission: string;
   /** Index of the permission in ALL_PERMISSIONS: its bit in a role's permission set. */
@@ -125,19 +120,6 @@ export function parseRequest(req: Omit<CheckRequest, 'user'>): ParsedRequest {
   const environment = req.environment === undefined || req.environment === '' ? null : req.environment;
   const directoryGroups = req.directoryGroups === undefined ? null : parseDirectoryGroups(req.directoryGroups);
   return { permission: req.permission, permissionId: PERMISSION_IDS.get(req.permission)!, scope: parsed.scope, folder, resource, environment, directoryGroups };
-}
-
-/**
- * Milliseconds of a binding's RFC 3339 `expiresAt`. A leap second (`23:59:60`), valid RFC 3339
- * that Date.parse cannot read, is the instant after `23:59:59`. Anything still unreadable counts
- * as already expired: a time the engine cannot read must never make a binding grant forever.
- */
-export function expiryMs(expiresAt: string): number {
-  const ms = Date.parse(expiresAt);
-  if (!Number.isNaN(ms)) return ms;
-  const leap = /^(.*[Tt ]\d\d:\d\d:)60(.*)$/.exec(expiresAt);
-  const before = leap ? Date.parse(`${leap[1]}59${leap[2]}`) : Number.NaN;
-  return Number.isNaN(before) ? Number.NEGATIVE_INFINITY : before + 1000;
 }
 
 /** Code-unit order (as Array.prototype.sort): cheap, and locale-independent. */
@@ -229,86 +211,6 @@ function bindingsOf(s: SubjectBindings): CompiledBinding[] {
   const out: CompiledBinding[] = [];
   for (let i = 1; i < s.slots.length; i += 2) out.push(s.slots[i] as CompiledBinding);
   return out;
-}
-
-const GONE: unique symbol = Symbol('gone');
-
-/**
- * An immutable map as a shared base plus a small overlay of changes (`GONE` marks a deleted base
- * key). Deriving a map with a few changes copies the overlay only, never the base; once the
- * overlay outgrows a few times the square root of the base, the derivation merges both into a new
- * base (so the amortized cost of a change stays small and lookups stay two hash probes at most).
- * The base is a caller's Map, adopted without copying: nothing here ever writes to it.
- */
-class LayeredMap<V> {
-  private constructor(
-    private readonly base: ReadonlyMap<string, V>,
-    private readonly top: ReadonlyMap<string, V | typeof GONE>,
-    readonly size: number,
-  ) {}
-
-  static of<V>(base: ReadonlyMap<string, V>): LayeredMap<V> {
-    return new LayeredMap(base, new Map(), base.size);
-  }
-
-  get(key: string): V | undefined {
-    if (this.top.size !== 0) {
-      const t = this.top.get(key);
-      if (t !== undefined) return t === GONE ? undefined : t;
-    }
-    return this.base.get(key);
-  }
-
-  has(key: string): boolean {
-    return this.get(key) !== undefined;
-  }
-
-  *entries(): IterableIterator<[string, V]> {
-    if (this.top.size === 0) {
-      yield* this.base.entries();
-      return;
-    }
-    for (const e of this.base.entries()) if (!this.top.has(e[0])) yield e;
-    for (const [k, v] of this.top) if (v !== GONE) yield [k, v];
-  }
-
-  *keys(): IterableIterator<string> {
-    for (const [k] of this.entries()) yield k;
-  }
-
-  *values(): IterableIterator<V> {
-    for (const [, v] of this.entries()) yield v;
-  }
-
-  /** This map with `changes` applied (undefined deletes); this one is left untouched. */
-  with(changes: ReadonlyMap<string, V | undefined>): LayeredMap<V> {
-    if (changes.size === 0) return this;
-    let size = this.size;
-    for (const [k, v] of changes) {
-      const had = this.has(k);
-      if (v === undefined) size -= had ? 1 : 0;
-      else size += had ? 0 : 1;
-    }
-    if (this.top.size + changes.size > Math.max(256, 4 * Math.sqrt(this.base.size))) {
-      const merged = new Map(this.entries());
-      for (const [k, v] of changes) {
-        if (v === undefined) merged.delete(k);
-        else merged.set(k, v);
-      }
-      return new LayeredMap(merged, new Map(), merged.size);
-    }
-    const top = new Map(this.top);
-    for (const [k, v] of changes) {
-      if (v !== undefined) top.set(k, v);
-      else if (this.base.has(k)) top.set(k, GONE);
-      else top.delete(k);
-    }
-    return new LayeredMap(this.base, top, size);
-  }
-
-  toMap(): Map<string, V> {
-    return new Map(this.entries());
-  }
 }
 
 /** What an index holds: the tenant's objects and what is compiled from them. */

@@ -6,11 +6,12 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { DEFAULT_SESSION_TTL_MS, parseLogin, userProfile, userSummary } from '../model/directory.js';
-import { RequestError, parseRequest, tenantNotFound, type CheckRequest } from '../model/engine.js';
+import { parseRequest, tenantNotFound, type CheckRequest } from '../model/engine.js';
+import { RequestError } from '../model/request-error.js';
 import { nearMisses } from '../model/near-misses.js';
 import { oneLine } from '../escape.js';
 import { AuthUnavailableError, type Authenticator, type Caller } from './auth.js';
-import type { DecisionIndex } from './index-cache.js';
+import type { DecisionIndex } from './decision-index.js';
 import { ServerMetrics } from './metrics.js';
 
 export interface ServerOptions {

@@ -14,7 +14,7 @@ import { parseSessionTtl } from '../model/directory.js';
 import { buildServer } from './app.js';
 import { AuthConfigError, NoAuth, TokenFileAuth, TokenReviewAuth, kubernetesReviewers, type AccessReviewer, type Authenticator, type TokenReviewer } from './auth.js';
 import { SERVE_DEFAULTS, ServeConfigError, resolveAuthMode, type AuthMode, type ServeCommandOptions } from './options.js';
-import { DecisionIndex } from './index-cache.js';
+import { DecisionIndex } from './decision-index.js';
 import { ServerMetrics } from './metrics.js';
 
 /**

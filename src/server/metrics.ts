@@ -3,7 +3,7 @@
  * one process, as in tests). Per-tenant gauges are computed when scraped, not on the hot path.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { DecisionIndex } from './index-cache.js';
+import type { DecisionIndex } from './decision-index.js';
 
 export interface MetricsOptions {
   /** Process metrics (CPU, memory, event loop lag, GC...). Default true. */

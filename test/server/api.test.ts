@@ -1,7 +1,7 @@
 /** The decision API's contract (section 6) over HTTP on 127.0.0.1: shapes, 400s, 404s, 413. */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { AccessStore } from '../../src/store/store.js';
-import { DecisionIndex } from '../../src/server/index-cache.js';
+import { DecisionIndex } from '../../src/server/decision-index.js';
 import { buildServer } from '../../src/server/app.js';
 import { NoAuth } from '../../src/server/auth.js';
 import { ServerMetrics } from '../../src/server/metrics.js';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { buildServer } from '../../src/server/app.js';
 import { AuthConfigError, NoAuth, TokenFileAuth, TokenReviewAuth, bearerToken, kubernetesTokenReviewer, type ReviewResult } from '../../src/server/auth.js';
-import { DecisionIndex } from '../../src/server/index-cache.js';
+import { DecisionIndex } from '../../src/server/decision-index.js';
 import { start } from '../../src/server/main.js';
 import { ServeConfigError, resolveAuthMode } from '../../src/server/options.js';
 import { ServerMetrics } from '../../src/server/metrics.js';

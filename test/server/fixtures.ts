@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../src/server/app.js';
 import { NoAuth, type Authenticator } from '../../src/server/auth.js';
-import { DecisionIndex } from '../../src/server/index-cache.js';
+import { DecisionIndex } from '../../src/server/decision-index.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
 import type { AnyEntry } from '../../src/model/types.js';
 import type { AccessStore } from '../../src/store/store.js';

@@ -5,7 +5,7 @@
  * what bench/propagation.ts measures.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { DecisionIndex } from '../../src/server/index-cache.js';
+import { DecisionIndex } from '../../src/server/decision-index.js';
 import type { AccessStore } from '../../src/store/store.js';
 import { bind } from '../support/scenarios.js';
 import { storeFactories } from '../support/stores.js';

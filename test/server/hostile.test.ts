@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../src/server/app.js';
 import { NoAuth } from '../../src/server/auth.js';
-import { DecisionIndex } from '../../src/server/index-cache.js';
+import { DecisionIndex } from '../../src/server/decision-index.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
 import type { AccessStore } from '../../src/store/store.js';
 import { sqliteFactory } from '../support/stores.js';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { buildServer } from '../../src/server/app.js';
 import { NoAuth } from '../../src/server/auth.js';
-import { DecisionIndex } from '../../src/server/index-cache.js';
+import { DecisionIndex } from '../../src/server/decision-index.js';
 import { start, type RunningServer } from '../../src/server/main.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
 import { openStore } from '../../src/store/open.js';

@@ -1,10 +1,11 @@
 // Contract section 3 (decision semantics), rule by rule, on the pure engine (src/model/engine.ts)
-// and the readiness it goes with (src/model/conditions.ts). Time is always passed explicitly.
+// and the readiness it goes with (src/model/readiness.ts). Time is always passed explicitly.
 import {
   ACTIONS, ALL_PERMISSIONS, BUILT_IN_ROLES, FOLDER_RESOURCES, TENANT_RESOURCES, builtInRole, parsePermission,
 } from '../../src/model/catalog.js';
-import { readiness } from '../../src/model/conditions.js';
-import { RequestError, TenantIndex, type CheckRequest, type CheckResult } from '../../src/model/engine.js';
+import { readiness } from '../../src/model/readiness.js';
+import { TenantIndex, type CheckRequest, type CheckResult } from '../../src/model/engine.js';
+import { RequestError } from '../../src/model/request-error.js';
 import { validateDocument } from '../../src/model/validate.js';
 import type { Entry } from '../../src/model/types.js';
 import {

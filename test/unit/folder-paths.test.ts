@@ -3,7 +3,8 @@
 // on Ops/Pay answer for Ops/Pay/../Payroll (a folder it does not cover).
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { parseRequest, RequestError } from '../../src/model/engine.js';
+import { parseRequest } from '../../src/model/engine.js';
+import { RequestError } from '../../src/model/request-error.js';
 import { folderPathProblem, isFolderPath } from '../../src/model/folders.js';
 import { FOLDER_PATTERN } from '../../src/model/schemas.js';
 import { validateDocument } from '../../src/model/validate.js';

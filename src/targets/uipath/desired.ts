@@ -7,7 +7,7 @@
  * as `robot:<name>`, a group as `group:<UiPath group name>`.
  */
 import { BUILT_IN_ROLE_NAMES, GLOBAL_GROUP, ROBOT_ROLE, builtInRole, resourceScope } from '../../model/catalog.js';
-import { expiryMs } from '../../model/engine.js';
+import { expiryMs } from '../../model/time.js';
 import type { Entry, TenantState } from '../../model/types.js';
 import type { TargetConfig } from '../orchestrator.js';
 import { BUILT_IN_MAPPING, mapPermissions } from './permissions.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import { tenantFromEntries } from '../../src/model/tenant.js';
 import { builtInEntries } from '../../src/model/tenant.js';
 import type { AccessStore, TenantSnapshot } from '../../src/store/store.js';
-import { DecisionIndex, type ReloadEvent } from '../../src/server/index-cache.js';
+import { DecisionIndex, type ReloadEvent } from '../../src/server/decision-index.js';
 import { bind, group, user } from '../support/scenarios.js';
 import { storeFactories } from '../support/stores.js';
 import { sleep } from './fixtures.js';

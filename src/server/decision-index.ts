@@ -19,6 +19,7 @@
 import { TenantIndex } from '../model/engine.js';
 import type { AccessStore } from '../store/store.js';
 import { silentLogger, type LogPort } from '../log.js';
+import { sleep } from '../k8s/backoff.js';
 
 
 export interface DecisionIndexOptions {
@@ -80,7 +81,6 @@ interface Reload {
   done: Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
@@ -99,6 +99,8 @@ export class DecisionIndex {
   private resyncTimer: NodeJS.Timeout | undefined;
   private resyncing = false;
   private stopped = false;
+  /** Aborted by stop(): retry naps end at once. */
+  private readonly stopping = new AbortController();
   private storeFailing = false;
   private loaded = false;
   /** Last time the store answered `revisions()` (ms since the epoch). */
@@ -129,7 +131,7 @@ export class DecisionIndex {
       } catch (err) {
         const delay = Math.min(this.retryDelayMs * 2 ** (attempt - 1), 10_000);
         this.log.warn({ err: asError(err), attempt, retryInMs: delay }, 'decision index: initial load failed, retrying');
-        await sleep(delay);
+        await sleep(delay, this.stopping.signal);
       }
     }
     if (this.stopped) throw new Error('decision index stopped before it was loaded');
@@ -144,6 +146,7 @@ export class DecisionIndex {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.resyncTimer = undefined;
     const stop = this.stopWatch;
@@ -305,7 +308,7 @@ export class DecisionIndex {
         this.log.error({ err: error, tenant, failures }, 'tenant index reload failed; keeping the previous index');
         for (const l of this.listeners) l.failed?.({ tenant, error });
         if (!this.loaded && failures >= 3) throw error; // the initial load retries as a whole
-        await sleep(Math.min(this.retryDelayMs * 2 ** (failures - 1), 10_000));
+        await sleep(Math.min(this.retryDelayMs * 2 ** (failures - 1), 10_000), this.stopping.signal);
         r.again = true;
       }
     }

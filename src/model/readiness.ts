@@ -5,7 +5,7 @@
  */
 import type { Kind } from './catalog.js';
 import { directoryGroupUsage } from './directory.js';
-import { expiryMs } from './engine.js';
+import { expiryMs } from './time.js';
 import { getEntry } from './tenant.js';
 import type { TenantState } from './types.js';
 
