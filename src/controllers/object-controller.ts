@@ -5,7 +5,7 @@
  */
 import { FINALIZER, LABEL_BUILT_IN, type Kind } from '../model/catalog.js';
 import { formatViolation, type Violation } from '../model/invariants.js';
-import { allEntries, builtInEntry, isReserved, sameSpec } from '../model/tenant.js';
+import { allEntries, builtInEntry, builtInName, isReserved, sameSpec } from '../model/tenant.js';
 import type { ApplyResult } from '../store/store.js';
 import type { ReconcileResult } from '../k8s/workqueue.js';
 import { isDeleting, objectKey, parseObjectKey, toEntry, type AccessResource } from '../api/v1alpha1/resource.js';
@@ -121,7 +121,6 @@ export class ObjectReconciler {
     const { core } = this;
     const { namespace, name } = obj.metadata;
     const canonical = builtInEntry(obj.kind as Kind, name)!;
-    const what = obj.kind === 'Group' ? 'the global group' : `built-in role ${name}`;
     if (isDeleting(obj)) {
       if (obj.metadata.finalizers?.includes(FINALIZER)) await core.cluster.removeFinalizer(obj);
       core.queues.enqueueTenant(namespace);
@@ -129,7 +128,7 @@ export class ObjectReconciler {
     }
     if (!sameSpec(obj.spec, canonical.spec) || obj.metadata.labels?.[LABEL_BUILT_IN] !== 'true') {
       await core.cluster.restore(obj, canonical.spec, { ...obj.metadata.labels, [LABEL_BUILT_IN]: 'true' });
-      core.events.record(obj, 'Warning', 'BuiltInRestored', 'Restore', `${what} cannot be changed; its definition was put back`);
+      core.events.record(obj, 'Warning', 'BuiltInRestored', 'Restore', `${builtInName(obj.kind as Kind, name)} cannot be changed; its definition was put back`);
       return {};
     }
     await core.setReady(obj, 'True', 'BuiltIn', `${obj.kind === 'Group' ? 'Protected group' : 'Built-in role'}: created and kept by the operator.`);

@@ -7,7 +7,7 @@
  */
 import { API_VERSION_FULL, KINDS, LABEL_BUILT_IN } from '../model/catalog.js';
 import { formatViolation } from '../model/invariants.js';
-import { allEntries, builtInEntries } from '../model/tenant.js';
+import { allEntries, builtInEntries, builtInName } from '../model/tenant.js';
 import { OPERATOR_SOURCE } from '../store/store.js';
 import type { ReconcileResult } from '../k8s/workqueue.js';
 import { objectKey } from '../api/v1alpha1/resource.js';
@@ -43,7 +43,7 @@ export class TenantReconciler {
         spec: builtIn.spec,
       });
       if (!created) continue;
-      const what = builtIn.kind === 'Group' ? 'The global group' : `Built-in role ${builtIn.name}`;
+      const what = builtInName(builtIn.kind, builtIn.name, true);
       if (newTenant) {
         core.events.record(created, 'Normal', 'BuiltInCreated', 'Bootstrap', `${what} created for tenant ${namespace}`);
       } else {

@@ -6,12 +6,13 @@
  * can point at `PATH:LINE` too.
  */
 import { API_GROUP, API_VERSION_FULL, KINDS, type Kind } from '../model/catalog.js';
-import { readiness } from '../model/conditions.js';
+import { readiness } from '../model/readiness.js';
 import type { Violation } from '../model/invariants.js';
 import { planTenant, type DesiredState } from '../model/plan.js';
 import type { AnyEntry } from '../model/types.js';
 import { validateDocument } from '../model/validate.js';
 import type { LoadResult } from './load.js';
+import { isRecord } from '../model/json.js';
 
 export interface Source {
   path: string;
@@ -47,10 +48,6 @@ export interface CheckedDocuments {
   /** Number of documents read. */
   documentCount: number;
   files: string[];
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** `Kind namespace/name`, or as much of it as is known. */

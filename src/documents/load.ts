@@ -17,6 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
+import { isRecord } from '../model/json.js';
 
 export interface LoadedDocument {
   /** The file as the user named it, or as found under a directory they named. */
@@ -168,10 +169,6 @@ function contentLine(piece: Piece): number {
     return piece.start + i;
   }
   return piece.start;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Parses one file's text into its documents, with their lines. */

@@ -5,7 +5,7 @@
  */
 import { ADMINISTRATOR_ROLE, KINDS, OWNER_ROLE, type Kind } from './catalog.js';
 import { checkInvariants, type Violation } from './invariants.js';
-import { allEntries, builtInEntries, builtInEntry, cloneTenant, collection, emptyTenant, getEntry, putEntry, sameEntry, sameSpec } from './tenant.js';
+import { allEntries, builtInEntries, builtInEntry, builtInName, builtInRule, cloneTenant, collection, emptyTenant, getEntry, putEntry, sameEntry, sameSpec } from './tenant.js';
 import type { AnyEntry, Entry, TenantState } from './types.js';
 
 export interface ObjectRefKey {
@@ -53,10 +53,9 @@ function ensureBuiltIns(state: TenantState): void {
 }
 
 function protectedViolation(tenant: string, kind: Kind, name: string, verb: 'changed' | 'deleted'): Violation {
-  const what = kind === 'Group' ? 'the global group' : `built-in role ${name}`;
   return {
-    tenant, kind, name, rule: kind === 'Group' ? 'ProtectedGlobalGroup' : 'BuiltInRole',
-    message: `${what} cannot be ${verb}${kind === 'Role' && verb === 'changed' ? ` (the name ${name} is reserved)` : ''}`,
+    tenant, kind, name, rule: builtInRule(kind),
+    message: `${builtInName(kind, name)} cannot be ${verb}${kind === 'Role' && verb === 'changed' ? ` (the name ${name} is reserved)` : ''}`,
   };
 }
 

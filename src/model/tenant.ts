@@ -65,6 +65,17 @@ export function builtInEntry(kind: Kind, name: string): AnyEntry | undefined {
   return builtInByKey.get(`${kind}/${name}`);
 }
 
+/** How messages name a built-in: `the global group` or `built-in role NAME` (capitalized at a sentence start). */
+export function builtInName(kind: Kind, name: string, capitalized = false): string {
+  const what = kind === 'Group' ? 'the global group' : `built-in role ${name}`;
+  return capitalized ? what[0]!.toUpperCase() + what.slice(1) : what;
+}
+
+/** The invariant a change to a built-in breaks (contract section 4, rules 1 and 2). */
+export function builtInRule(kind: Kind): 'ProtectedGlobalGroup' | 'BuiltInRole' {
+  return kind === 'Group' ? 'ProtectedGlobalGroup' : 'BuiltInRole';
+}
+
 export function isReserved(kind: Kind, name: string): boolean {
   return builtInByKey.has(`${kind}/${name}`);
 }

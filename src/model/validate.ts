@@ -9,6 +9,7 @@ import { API_VERSION_FULL, BUILT_IN_ROLE_NAMES, KINDS, resourceScope, type Kind 
 import { folderPathProblem } from './folders.js';
 import { documentSchema } from './schemas.js';
 import type { AccessDocument, RoleSpec } from './types.js';
+import { isRecord } from './json.js';
 
 // ajv-formats is CommonJS with a default export; under NodeNext it arrives as a namespace.
 const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
@@ -26,10 +27,6 @@ export interface ValidationResult {
   kind?: string;
   namespace?: string;
   name?: string;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Longest value quoted back in a message: anything longer is cut, so a message stays readable. */

@@ -2,6 +2,7 @@
  * The admission.k8s.io AdmissionReview shapes the webhook reads and writes (v1; v1beta1 has the
  * same fields), and the parsing of an untrusted review body into them.
  */
+import { isRecord } from '../model/json.js';
 
 export interface UserInfo {
   username?: string;
@@ -51,10 +52,6 @@ export interface AdmissionReview {
 }
 
 export const ADMISSION_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** The review's request, or why the body is not an AdmissionReview (the server answers 400). */
 export function parseAdmissionReview(body: unknown): { apiVersion: string; request: AdmissionRequest } | { error: string } {

@@ -15,16 +15,17 @@
  * - granting a guarded role needs `bind` on it (escalation.ts), asked last.
  */
 import { ANNOTATION_PAUSED, API_GROUP, KINDS, LABEL_BUILT_IN, type Kind } from '../model/catalog.js';
-import { readiness } from '../model/conditions.js';
+import { readiness } from '../model/readiness.js';
 import { formatViolation, type Violation } from '../model/invariants.js';
 import { planTenant } from '../model/plan.js';
-import { allEntries, cloneTenant, collection, isReserved, putEntry, sameSpec } from '../model/tenant.js';
+import { allEntries, builtInName, builtInRule, cloneTenant, collection, isReserved, putEntry, sameSpec } from '../model/tenant.js';
 import type { AnyEntry, TenantState } from '../model/types.js';
 import { MAX_DOCUMENT_DEPTH, nestedDeeperThan } from '../model/validate.js';
 import { isDeleting, toEntry, type AccessResource } from '../api/v1alpha1/resource.js';
 import type { AdmissionRequest, AdmissionResponse } from './admission.js';
 import { DEFAULT_BIND_CHECK_ROLES, escalationMessage, roleToBind, type EscalationChecker } from './escalation.js';
 import { entryOf, type TenantStateSource } from './state.js';
+import { isRecord } from '../model/json.js';
 
 export interface ReviewOptions {
   state: TenantStateSource;
@@ -40,10 +41,6 @@ export interface ReviewOptions {
 
 /** At most this many warnings per answer: they are for humans at a terminal. */
 const MAX_WARNINGS = 10;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function resource(obj: unknown): AccessResource | undefined {
   return isRecord(obj) && isRecord(obj.metadata) ? (obj as unknown as AccessResource) : undefined;
@@ -119,23 +116,15 @@ function warnings(current: TenantState, next: TenantState, kind: Kind, name: str
   return out;
 }
 
-function builtInWhat(kind: Kind, name: string): string {
-  return kind === 'Group' ? 'the global group' : `built-in role ${name}`;
-}
-
-function builtInRule(kind: Kind): string {
-  return kind === 'Group' ? 'ProtectedGlobalGroup' : 'BuiltInRole';
-}
-
 /** Metadata a built-in must keep: its label (the operator's mark) and no pause (which would stop its restoration). */
 function builtInMetadataViolations(namespace: string, kind: Kind, name: string, obj: AccessResource, old: AccessResource | undefined): Violation[] {
   const out: Violation[] = [];
   const v = (message: string): Violation => ({ tenant: namespace, kind, name, rule: builtInRule(kind), message });
   if (old?.metadata.labels?.[LABEL_BUILT_IN] === 'true' && obj.metadata.labels?.[LABEL_BUILT_IN] !== 'true') {
-    out.push(v(`${builtInWhat(kind, name)} cannot be changed: the label ${LABEL_BUILT_IN} must stay "true"`));
+    out.push(v(`${builtInName(kind, name)} cannot be changed: the label ${LABEL_BUILT_IN} must stay "true"`));
   }
   if (obj.metadata.annotations?.[ANNOTATION_PAUSED] === 'true' && old?.metadata.annotations?.[ANNOTATION_PAUSED] !== 'true') {
-    out.push(v(`${builtInWhat(kind, name)} cannot be paused: the operator keeps it as defined`));
+    out.push(v(`${builtInName(kind, name)} cannot be paused: the operator keeps it as defined`));
   }
   return out;
 }
@@ -180,7 +169,7 @@ export async function review(request: AdmissionRequest, opts: ReviewOptions): Pr
   if (operation === 'CREATE' && reserved) {
     return refuse(uid, [{
       tenant: namespace, kind, name, rule: builtInRule(kind),
-      message: `the name ${name} is reserved for ${builtInWhat(kind, name)}, which only the operator creates`,
+      message: `the name ${name} is reserved for ${builtInName(kind, name)}, which only the operator creates`,
     }]);
   }
   // Refused before anything walks it: deeper than the call stack would hold, or than any valid spec.
