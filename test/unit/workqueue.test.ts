@@ -1144,6 +1144,8 @@ class FakeLeaseApi {
   private rv = 0;
   down = false;
   writes = 0;
+  /** holderIdentity of every write, in order ('' for a released Lease). */
+  holders: string[] = [];
 
   private check(): void {
     if (this.down) throw new Error('connect ECONNREFUSED');
@@ -1151,6 +1153,7 @@ class FakeLeaseApi {
 
   private store(body: V1Lease): V1Lease {
     this.writes++;
+    this.holders.push(body.spec?.holderIdentity ?? '');
     const copy = JSON.parse(JSON.stringify(body)) as V1Lease;
     copy.metadata = { ...copy.metadata, resourceVersion: String(++this.rv) };
     this.lease = copy;
@@ -1271,6 +1274,12 @@ describe('LeaderElector (fake Lease API)', () => {
     });
     void a.run();
     await until('a resigned', () => log.includes('a stopped'), 2_000);
+    // Resigning is releasing: the write after a's term empties the holder, so a successor need
+    // not wait out the lease duration.
+    const term = api.holders.indexOf('a');
+    expect(term).toBeGreaterThanOrEqual(0);
+    await until('the lease released', () => api.holders.slice(term).includes(''), 2_000);
+    expect(api.holders.slice(term, api.holders.indexOf('', term) + 1).every((h) => h === 'a' || h === '')).toBe(true);
     const b = candidate(api, 'b', log);
     void b.run();
     await until('someone leads again', () => a.isLeader() || b.isLeader(), 2_000);
