@@ -306,19 +306,18 @@ export class SqlStore implements AccessStore {
     const directoryGroups = new Map<string, Entry<'Group'>>();
     for (const g of groups.map(parseEntry) as Entry<'Group'>[]) if (g.spec.directory) directoryGroups.set(g.spec.directory.id.toLowerCase(), g);
     const sessionRow = await conn.selectFrom('sessions').select(SESSION_COLUMNS).where('tenant', '=', tenant).where('email', '=', email).executeTakeFirst();
-    // Names a provisioned user might take: the derived name and its suffixed forms (names hold no LIKE wildcards).
-    const base = provisionedUserName(email, () => false);
-    const taken = new Set(
-      (
-        await conn
-          .selectFrom('objects')
-          .select('name')
-          .where('tenant', '=', tenant)
-          .where('kind', '=', 'User')
-          .where((eb) => eb.or([eb('name', '=', base), eb('name', 'like', `${base}-%`)]))
-          .execute()
-      ).map((r) => r.name),
-    );
+    // Names a provisioned user might take (only asked when nobody has the email): the derived
+    // name and its first suffixed forms, by primary key; all taken (rare), every suffixed form.
+    const taken = new Set<string>();
+    if (!userRow) {
+      const base = provisionedUserName(email, () => false);
+      const candidates = [base, ...Array.from({ length: 31 }, (_, i) => `${base}-${i + 2}`)];
+      const users = conn.selectFrom('objects').select('name').where('tenant', '=', tenant).where('kind', '=', 'User');
+      for (const r of await users.where('name', 'in', candidates).execute()) taken.add(r.name);
+      if (taken.size === candidates.length) {
+        for (const r of await users.where('name', 'like', `${base}-%`).execute()) taken.add(r.name);
+      }
+    }
     return {
       tenant,
       userByEmail: () => (userRow ? (parseEntry(userRow) as Entry<'User'>) : undefined),
