@@ -14,6 +14,7 @@ import { LeaderElector } from '../k8s/leader.js';
 import { createRuntimeMetrics, leaderObserver } from '../k8s/metrics.js';
 import { openStore } from '../store/open.js';
 import type { AccessStore } from '../store/store.js';
+import { createWebhookMetrics } from '../webhook/metrics.js';
 import { startWebhook, type WebhookHandle, type WebhookOptions } from '../webhook/server.js';
 import { ClusterCache } from './cluster.js';
 import { Controllers, type ControllersOptions } from './controllers.js';
@@ -75,7 +76,8 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   let webhook: WebhookHandle | undefined;
   if (opts.webhook) {
     try {
-      webhook = await startWebhook({ ...opts.webhook, kc, cache, log: log.child({ component: 'webhook' }) });
+      const { admissions } = createWebhookMetrics(metrics.registry);
+      webhook = await startWebhook({ ...opts.webhook, kc, cache, log: log.child({ component: 'webhook' }), onReview: (outcome) => admissions.inc({ result: outcome }) });
     } catch (err) {
       await cache.stop();
       await store.close();

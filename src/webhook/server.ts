@@ -8,6 +8,7 @@
  * AdmissionReview: if judging fails unexpectedly, the request is refused with code 500 rather
  * than left to the API server's failurePolicy. Nothing a client sends can crash the process.
  */
+import type { AdmissionOutcome } from './metrics.js';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +25,8 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 /** What the operator is told about its webhook (startOperator's `webhook` option). */
 export interface WebhookOptions {
+  /** Told each review's outcome (for /metrics). */
+  onReview?: (outcome: AdmissionOutcome) => void;
   /** HTTPS port; 0 picks a free one (see WebhookHandle.port). */
   port: number;
   /** Default: all interfaces. */
@@ -56,6 +59,8 @@ export interface WebhookServerOptions {
   certificate: ServingCertificate;
   judge: (request: AdmissionRequest) => Promise<AdmissionResponse>;
   log?: Logger;
+  /** Told each review's outcome (for /metrics). */
+  onReview?: (outcome: AdmissionOutcome) => void;
   maxBodyBytes?: number;
   /** Whole-request deadline (headers and body); default 10 s. */
   requestTimeoutMs?: number;
@@ -204,9 +209,11 @@ export class WebhookServer {
     }
     const { request } = parsed;
     let response: AdmissionResponse;
+    let outcome: AdmissionOutcome | undefined;
     try {
       response = await this.opts.judge(request);
     } catch (err) {
+      outcome = 'error';
       this.log.error({ uid: request.uid, err: errorMessage(err) }, 'admission review failed');
       response = {
         uid: request.uid, allowed: false,
@@ -214,6 +221,7 @@ export class WebhookServer {
       };
     }
     const who = { uid: request.uid, operation: request.operation, kind: request.kind?.kind, namespace: request.namespace, name: request.name, user: request.userInfo.username };
+    this.opts.onReview?.(outcome ?? (response.allowed ? 'allowed' : 'denied'));
     if (response.allowed) this.log.debug({ ...who, warnings: response.warnings }, 'admitted');
     else this.log.info({ ...who, code: response.status?.code, message: response.status?.message }, 'refused');
     this.send(res, 200, reviewResponse(parsed.apiVersion, response));
@@ -246,7 +254,7 @@ export async function startWebhook(
     operatorUsernames: opts.operatorUsernames,
     bindCheckRoles: opts.bindCheckRoles ?? DEFAULT_BIND_CHECK_ROLES,
   };
-  const server = new WebhookServer({ certificate, judge: (request) => review(request, reviewOptions), log, maxBodyBytes: opts.maxBodyBytes });
+  const server = new WebhookServer({ certificate, judge: (request) => review(request, reviewOptions), log, maxBodyBytes: opts.maxBodyBytes, ...(opts.onReview ? { onReview: opts.onReview } : {}) });
   certificates.onChange((c) => server.setCertificate(c));
   let port: number;
   try {
