@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { Histogram, type Registry } from 'prom-client';
 import { createRuntimeMetrics } from '../../src/k8s/metrics.js';
-import type { DecisionIndex } from '../../src/server/index-cache.js';
+import type { DecisionIndex } from '../../src/server/decision-index.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
 import { createWebhookMetrics } from '../../src/webhook/metrics.js';
 
