@@ -18,6 +18,7 @@ import { parseAdmissionReview, reviewResponse, type AdmissionRequest, type Admis
 import { DirectoryCertificates, SelfSignedCertificates, type CertificateSource, type ServingCertificate } from './certs.js';
 import { DEFAULT_BIND_CHECK_ROLES, SubjectAccessReviewChecker, type EscalationChecker } from './escalation.js';
 import { review } from './review.js';
+import { whoAmI } from '../k8s/whoami.js';
 import { cacheStateSource, type CacheLike, type TenantStateSource } from './state.js';
 
 export const WEBHOOK_PATH = '/validate';
@@ -39,7 +40,10 @@ export interface WebhookOptions {
   configurationName?: string;
   serviceName?: string;
   secretName?: string;
-  /** Requests from these users are not judged: the operator's own identities. */
+  /**
+   * Requests from these users are not judged: the operator's own identities. The identity the
+   * operator really runs as (learnt from the API server at start, see k8s/whoami.ts) is added.
+   */
   operatorUsernames: string[];
   /** Roles whose granting needs `bind` (escalation check); `*` for every role. Default owner, administrator. */
   bindCheckRoles?: string[];
@@ -246,12 +250,18 @@ export async function startWebhook(
       log,
     });
   const certificate = await certificates.start();
+  // Out of cluster (`rpa-access operator` with a person's kubeconfig) the operator is not its
+  // ServiceAccount: without its real name here, its own bootstrap would be refused as anyone's.
+  const self = await whoAmI(opts.kc, log);
+  const operatorUsernames = [...new Set([...opts.operatorUsernames, ...(self ? [self.username] : [])])];
+  if (self) log.info({ username: self.username, via: self.via }, 'the operator runs as this user; its requests pass its own webhook');
+  else log.warn({ operatorUsernames }, 'cannot tell which user the operator runs as (no SelfSubjectReview, TokenReview or client certificate): only these are exempt from the webhook');
   const state = opts.state ?? cacheStateSource(opts.cache);
   const escalation = opts.escalation ?? new SubjectAccessReviewChecker(opts.kc);
   const reviewOptions = {
     state,
     escalation,
-    operatorUsernames: opts.operatorUsernames,
+    operatorUsernames,
     bindCheckRoles: opts.bindCheckRoles ?? DEFAULT_BIND_CHECK_ROLES,
   };
   const server = new WebhookServer({ certificate, judge: (request) => review(request, reviewOptions), log, maxBodyBytes: opts.maxBodyBytes, ...(opts.onReview ? { onReview: opts.onReview } : {}) });
@@ -263,7 +273,7 @@ export async function startWebhook(
     certificates.stop();
     throw new Error(`webhook: cannot listen on ${opts.host ?? '*'}:${opts.port}: ${errorMessage(err)}`, { cause: err });
   }
-  log.info({ port, mode: opts.certDir ? 'cert-dir' : 'self-signed', operatorUsernames: opts.operatorUsernames, bindCheckRoles: reviewOptions.bindCheckRoles }, 'admission webhook serving');
+  log.info({ port, mode: opts.certDir ? 'cert-dir' : 'self-signed', operatorUsernames, bindCheckRoles: reviewOptions.bindCheckRoles }, 'admission webhook serving');
   return {
     port,
     async close() {
