@@ -12,6 +12,7 @@ import type { CliContext } from './context.js';
 import type { DiffCommandOptions } from './diff.js';
 import type { DocumentOptions } from './documents.js';
 import type { LoginCommandOptions, UsersCommandOptions } from './directory.js';
+import type { GhostsCommandOptions } from './ghosts.js';
 import type { PermissionsCommandOptions } from './permissions.js';
 import type { ImportCommandOptions, SyncCommandOptions } from './target.js';
 import { OPERATOR_DEFAULTS, type OperatorCommandOptions } from '../operator/options.js';
@@ -317,6 +318,22 @@ export function registerCommands(program: Command, run: Runner): void {
     .addHelpText('after', '\nExamples:\n  rpa-access users --tenant finance\n  rpa-access users --tenant finance --output json')
     .action(async (options: UsersCommandOptions, cmd: Command) =>
       run(cmd, async (ctx) => (await import('./directory.js')).usersCommand(ctx, options)),
+    );
+
+  program
+    .command('ghosts')
+    .summary('what the store holds that the cluster does not show')
+    .description(
+      'List the objects the access store holds that the cluster of the current kubeconfig does not show (ghosts), by tenant. ' +
+        'In a tenant the operator manages, a ghost is about to be removed by its drift pass, or kept because the store refuses to delete it: ' +
+        'then it still grants, and the reason says what would unblock it. The operator counts them on /metrics (rpa_access_ghost_objects).',
+    )
+    .option('--tenant <tenant>', 'only this tenant (namespace)')
+    .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
+    .addOption(output())
+    .addHelpText('after', '\nExamples:\n  rpa-access ghosts\n  rpa-access ghosts --tenant finance --output json')
+    .action(async (options: GhostsCommandOptions, cmd: Command) =>
+      run(cmd, async (ctx) => (await import('./ghosts.js')).ghostsCommand(ctx, options)),
     );
 
   program
