@@ -3,22 +3,30 @@
  * `Kind/namespace/name`) into the access store, its Ready condition back into the cluster. Built-ins
  * belong to the operator and are put back; a delete passes through the store behind our finalizer.
  */
-import { FINALIZER, LABEL_BUILT_IN, type Kind } from '../model/catalog.js';
+import { ANNOTATION_PAUSED, FINALIZER, LABEL_BUILT_IN, type Kind } from '../model/catalog.js';
+import { expiryMs } from '../model/time.js';
 import { formatViolation, type Violation } from '../model/invariants.js';
 import { allEntries, builtInEntry, builtInName, isReserved, sameSpec } from '../model/tenant.js';
 import type { ApplyResult } from '../store/store.js';
 import type { ReconcileResult } from '../k8s/workqueue.js';
-import { isDeleting, objectKey, parseObjectKey, toEntry, type AccessResource } from '../api/v1alpha1/resource.js';
+import { isDeleting, isPaused, objectKey, parseObjectKey, toEntry, type AccessResource } from '../api/v1alpha1/resource.js';
+import { crdName, type ReconcileCore } from './core.js';
 
 /** How often a directory Group's status (active sessions, provisioned users) is refreshed. */
 export const DIRECTORY_STATUS_PERIOD_MS = 60_000;
-import type { ReconcileCore } from './core.js';
 
 export interface ObjectControllerOptions {
   /** How soon a refused delete is tried again. */
   refusedRetryMs?: number;
-  /** An object the controller leaves alone for now (e.g. annotated paused). */
-  isPaused?: (obj: AccessResource) => boolean;
+}
+
+/** setTimeout's limit is about 24.8 days; a far expiry is re-planned by later reconciles anyway. */
+const MAX_REQUEUE_MS = 24 * 3600_000;
+/** Requeued a little after `expiresAt`, so that the binding is expired when looked at. */
+const EXPIRY_SLACK_MS = 250;
+
+function readyReason(obj: AccessResource): string | undefined {
+  return obj.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
 }
 
 function violationsOf(result: ApplyResult, obj: AccessResource): Violation[] {
@@ -31,7 +39,7 @@ export class ObjectReconciler {
 
   constructor(
     private readonly core: ReconcileCore,
-    private readonly o: ObjectControllerOptions = {},
+    o: ObjectControllerOptions = {},
   ) {
     this.refusedRetryMs = o.refusedRetryMs ?? 60_000;
   }
@@ -45,9 +53,46 @@ export class ObjectReconciler {
     const { kind, namespace, name } = parsed;
     const obj = this.core.cluster.get(kind, namespace, name);
     if (!obj) return this.reconcileGone(kind, namespace, name);
-    if (this.o.isPaused?.(obj)) return {};
+    // Built-ins are the operator's: a pause on them is not honoured (restore drops it).
     if (isReserved(kind, name)) return this.reconcileBuiltIn(obj);
-    return isDeleting(obj) ? this.finalize(obj) : this.upsert(obj);
+    // A revocation must never be blockable: pause does not hold back a delete.
+    if (isDeleting(obj)) return this.finalize(obj);
+    if (isPaused(obj)) return this.reportPaused(obj);
+    return this.upsert(obj);
+  }
+
+  /** A binding with a future `expiresAt` is looked at again when it expires: expiry is an event. */
+  private expiryRequeue(obj: AccessResource): ReconcileResult {
+    if (obj.kind !== 'RoleBinding') return {};
+    const expiresAt = (obj.spec as { expiresAt?: unknown } | undefined)?.expiresAt;
+    if (typeof expiresAt !== 'string') return {};
+    const left = expiryMs(expiresAt) - this.core.now();
+    return left >= 0 ? { requeueAfterMs: Math.min(left + EXPIRY_SLACK_MS, MAX_REQUEUE_MS) } : {};
+  }
+
+  /**
+   * Pause stops applying changes, nothing else: the store keeps what it holds for the object,
+   * and the object says so, with the generation the store holds, until the annotation goes.
+   */
+  private async reportPaused(obj: AccessResource): Promise<ReconcileResult> {
+    const { core } = this;
+    const { namespace, name } = obj.metadata;
+    if (!obj.metadata.finalizers?.includes(FINALIZER)) await core.cluster.addFinalizer(obj);
+    const generation = obj.metadata.generation ?? 0;
+    const snapshot = await core.store.loadTenant(namespace);
+    const stored = snapshot && allEntries(snapshot.state).find((e) => e.kind === obj.kind && e.name === name);
+    const wanted = toEntry(obj).entry;
+    // The generation the store holds: this one when the specs agree, else the last one applied.
+    let applied: number | undefined;
+    if (stored && wanted && sameSpec(stored.spec, wanted.spec)) applied = generation;
+    else if (stored) applied = obj.status?.appliedGeneration ?? (readyReason(obj) !== 'Paused' ? obj.status?.observedGeneration : undefined);
+    const pausedBy = `Paused by the annotation ${ANNOTATION_PAUSED}: the operator applies no change to this object, but a delete still goes through.`;
+    let holds: string;
+    if (!stored) holds = 'The access store does not hold it: it grants nothing.';
+    else if (applied === generation) holds = `The access store holds generation ${generation}, the current one.`;
+    else holds = `The access store holds ${applied !== undefined ? `generation ${applied}` : 'an earlier generation'}; generation ${generation} is not applied and grants nothing.`;
+    await core.setReady(obj, 'False', 'Paused', `${pausedBy} ${holds} Remove the annotation to resume.`, { generation: applied });
+    return {};
   }
 
   private async upsert(obj: AccessResource): Promise<ReconcileResult> {
@@ -77,7 +122,7 @@ export class ObjectReconciler {
     if (result.written) {
       const own = plan.changes.find((c) => c.kind === obj.kind && c.name === name);
       if (own) {
-        const drift = obj.status?.observedGeneration === obj.metadata.generation && own.action === 'updated';
+        const drift = obj.status?.observedGeneration === obj.metadata.generation && own.action === 'updated' && readyReason(obj) !== 'Paused';
         core.events.record(
           obj, 'Normal', drift ? 'DriftCorrected' : own.action === 'created' ? 'Created' : 'Updated', 'Apply',
           drift ? `The access store differed from this object; put back (revision ${result.revisions.get(namespace)})` : `${own.action === 'created' ? 'Created in' : 'Updated in'} the access store (revision ${result.revisions.get(namespace)})`,
@@ -86,6 +131,7 @@ export class ObjectReconciler {
       const transfer = plan.changes.find((c) => c.action === 'created' && c.after?.origin === 'system');
       if (transfer) {
         core.events.record(obj, 'Normal', 'OwnershipTransferred', 'Apply', `Ownership transferred; the former owner keeps administrator through RoleBinding ${namespace}/${transfer.name}`);
+        await core.mirrorStoreCreated(namespace, plan.next);
       }
       if (plan.changes.some((c) => c.action !== 'updated' && c.kind !== 'RoleBinding')) core.requeueDependents(namespace, plan.next, key);
     }
@@ -93,14 +139,26 @@ export class ObjectReconciler {
     // A directory Group's status counts sessions, which logins change without touching the
     // cluster: look again now and then.
     if (obj.kind === 'Group' && (obj.spec as { directory?: unknown } | undefined)?.directory) return { requeueAfterMs: DIRECTORY_STATUS_PERIOD_MS };
-    return {};
+    return this.expiryRequeue(obj);
   }
 
   private async finalize(obj: AccessResource): Promise<ReconcileResult> {
     const { core } = this;
     if (!obj.metadata.finalizers?.includes(FINALIZER)) return {};
     const { namespace, name } = obj.metadata;
-    const result = await core.applyFor(obj, [{ tenant: namespace, upserts: [], deletes: [{ kind: obj.kind as Kind, name }] }]);
+    const kind = obj.kind as Kind;
+    if (await core.uninstalling(kind)) {
+      // The API server deletes every object of a CRD being deleted: that is an uninstall, not a
+      // revocation. The store keeps the tenant as it is; a reinstall adopts the objects again.
+      core.log.warn(
+        { key: objectKey(kind, namespace, name), crd: crdName(kind) },
+        `CRD ${crdName(kind)} is being deleted (uninstall?): releasing ${kind} ${namespace}/${name} without touching the access store; its access stays as it is`,
+      );
+      core.metrics?.uninstallReleased(kind);
+      await core.cluster.removeFinalizer(obj);
+      return {};
+    }
+    const result = await core.applyFor(obj, [{ tenant: namespace, upserts: [], deletes: [{ kind, name }] }]);
     if (result.violations.length > 0) {
       const violations = violationsOf(result, obj);
       const message = violations.map(formatViolation).join('; ');
@@ -111,6 +169,7 @@ export class ObjectReconciler {
     if (result.written) {
       core.events.record(obj, 'Normal', 'Deleted', 'Delete', `Removed from the access store (revision ${result.revisions.get(namespace)})`);
       core.requeueDependents(namespace, result.plans[0]!.next, objectKey(obj.kind, namespace, name));
+      core.retryGhosts(namespace);
     }
     await core.cluster.removeFinalizer(obj);
     return {};
@@ -126,9 +185,13 @@ export class ObjectReconciler {
       core.queues.enqueueTenant(namespace);
       return {};
     }
-    if (!sameSpec(obj.spec, canonical.spec) || obj.metadata.labels?.[LABEL_BUILT_IN] !== 'true') {
+    const paused = isPaused(obj);
+    if (paused || !sameSpec(obj.spec, canonical.spec) || obj.metadata.labels?.[LABEL_BUILT_IN] !== 'true') {
       await core.cluster.restore(obj, canonical.spec, { ...obj.metadata.labels, [LABEL_BUILT_IN]: 'true' });
-      core.events.record(obj, 'Warning', 'BuiltInRestored', 'Restore', `${builtInName(obj.kind as Kind, name)} cannot be changed; its definition was put back`);
+      core.events.record(
+        obj, 'Warning', 'BuiltInRestored', 'Restore',
+        paused ? `${builtInName(obj.kind as Kind, name)} cannot be paused: the operator keeps it as defined; the annotation ${ANNOTATION_PAUSED} was removed` : `${builtInName(obj.kind as Kind, name)} cannot be changed; its definition was put back`,
+      );
       return {};
     }
     await core.setReady(obj, 'True', 'BuiltIn', `${obj.kind === 'Group' ? 'Protected group' : 'Built-in role'}: created and kept by the operator.`);
@@ -145,12 +208,17 @@ export class ObjectReconciler {
     const snapshot = await core.store.loadTenant(namespace);
     const stored = snapshot && allEntries(snapshot.state).find((e) => e.kind === kind && e.name === name);
     if (!stored || stored.origin !== 'user') return {};
+    // Gone because its CRD is being deleted: an uninstall, not a revocation.
+    if (await core.uninstalling(kind)) return {};
     // Deleted without passing our finalizer (forced, or before the operator saw it).
     const result = await core.apply([{ tenant: namespace, upserts: [], deletes: [{ kind, name }] }]);
     if (result.violations.length > 0) {
+      // The tenant's drift pass reports it where people look, and keeps it listed as a ghost.
       core.log.warn({ key: objectKey(kind, namespace, name), violations: result.violations.map(formatViolation) }, 'object deleted from the cluster, but the store refuses to delete it; kept in the store');
+      core.queues.enqueueTenant(namespace);
     } else if (result.written) {
       core.log.info({ key: objectKey(kind, namespace, name) }, 'object gone from the cluster; removed from the store');
+      core.retryGhosts(namespace);
     }
     return {};
   }

@@ -247,5 +247,8 @@ export function builtInRole(name: string): BuiltInRole | undefined {
 /** Labels and annotations the project uses on Kubernetes objects. */
 export const LABEL_BUILT_IN = `${API_GROUP}/built-in`;
 export const LABEL_TENANT = `${API_GROUP}/tenant`;
+/** On a custom resource the operator mirrored from an object the store created (contract 4.7). */
+export const LABEL_CREATED_BY = `${API_GROUP}/created-by`;
+export const CREATED_BY_OWNERSHIP_TRANSFER = 'ownership-transfer';
 export const ANNOTATION_PAUSED = `${API_GROUP}/paused`;
 export const FINALIZER = `${API_GROUP}/store`;

@@ -232,6 +232,11 @@ export const STATUS_SCHEMA: JSONSchema = {
   description: 'What the operator observed and did.',
   properties: {
     observedGeneration: { type: 'integer', format: 'int64', description: 'The generation this status describes.' },
+    appliedGeneration: {
+      type: 'integer',
+      format: 'int64',
+      description: 'The generation whose spec the access store holds (what grants). Behind `generation` while the object is paused or its change was refused.',
+    },
     conditions: {
       type: 'array',
       description: 'Conditions; `Ready` tells whether the object is in the access store and fully effective.',

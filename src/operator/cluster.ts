@@ -2,13 +2,14 @@
  * The operator's view of the cluster: the informer caches (on every replica) and, for the
  * controllers, the ClusterPort over them: caches for reads, the API server for writes.
  */
-import { CustomObjectsApi, type KubeConfig, type KubernetesObject, type V1Namespace } from '@kubernetes/client-node';
-import { FINALIZER, KINDS, type Kind } from '../model/catalog.js';
+import { ApiextensionsV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, type V1Namespace } from '@kubernetes/client-node';
+import { ANNOTATION_PAUSED, FINALIZER, KINDS, type Kind } from '../model/catalog.js';
 import { addFinalizer, isConflict, patchObject, patchStatus, removeFinalizer, errorCode } from '../k8s/client.js';
 import { Informer, resourcePath } from '../k8s/informer.js';
 import type { Logger } from '../log.js';
-import type { ClusterPort } from '../controllers/core.js';
-import { gvr, type AccessResource, type AccessStatus } from '../api/v1alpha1/resource.js';
+import { crdName, type ClusterPort, type CrdState } from '../controllers/core.js';
+import type { StatusLedger } from '../controllers/status-ledger.js';
+import { gvr, objectKey, type AccessResource, type AccessStatus } from '../api/v1alpha1/resource.js';
 
 const FIELD_MANAGER = 'rpa-access-operator';
 
@@ -33,14 +34,50 @@ function tolerateGone(err: unknown): void {
   throw err;
 }
 
+/** A CRD seen terminating or absent stays so for this long: an uninstall releases objects by the hundred. */
+const CRD_GONE_MEMO_MS = 2_000;
+
 export class KubeCluster implements ClusterPort {
   private readonly api: CustomObjectsApi;
+  private readonly crds: ApiextensionsV1Api;
+  private readonly crdGone = new Map<Kind, { state: CrdState; until: number }>();
+  private crdForbiddenLogged = false;
 
   constructor(
     private readonly kc: KubeConfig,
     private readonly informers: Informers,
+    private readonly ledger?: StatusLedger,
+    private readonly log?: Logger,
   ) {
     this.api = kc.makeApiClient(CustomObjectsApi);
+    this.crds = kc.makeApiClient(ApiextensionsV1Api);
+  }
+
+  /**
+   * Read live, never from a cache: the API server marks the CRD deleted before it deletes its
+   * objects, so a live read made for an object's delete always sees an uninstall in progress.
+   */
+  async crdState(kind: Kind): Promise<CrdState> {
+    const memo = this.crdGone.get(kind);
+    if (memo && memo.until > Date.now()) return memo.state;
+    let state: CrdState;
+    try {
+      const crd = await this.crds.readCustomResourceDefinition({ name: crdName(kind) });
+      const createdAt = crd.metadata?.creationTimestamp ? new Date(crd.metadata.creationTimestamp).getTime() : undefined;
+      state = { phase: crd.metadata?.deletionTimestamp ? 'Terminating' : 'Installed', createdAt };
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === 404) state = { phase: 'Absent' };
+      else if (code === 403) {
+        // An older RBAC without `get` on CRDs: behave as before rather than stop working.
+        if (!this.crdForbiddenLogged) this.log?.warn('cannot read CustomResourceDefinitions (RBAC): an uninstall cannot be told from a mass delete; grant get on customresourcedefinitions');
+        this.crdForbiddenLogged = true;
+        return { phase: 'Installed' };
+      } else throw err;
+    }
+    if (state.phase === 'Installed') this.crdGone.delete(kind);
+    else this.crdGone.set(kind, { state, until: Date.now() + CRD_GONE_MEMO_MS });
+    return state;
   }
 
   get(kind: Kind, namespace: string, name: string): AccessResource | undefined {
@@ -60,7 +97,10 @@ export class KubeCluster implements ClusterPort {
   }
 
   async writeStatus(obj: AccessResource, status: AccessStatus): Promise<void> {
-    await patchStatus(this.kc, ref(obj), status, { fieldManager: FIELD_MANAGER }).catch(tolerateGone);
+    // Status is the operator's: every key it may hold is named (null removes), so nothing else stands.
+    const whole = { observedGeneration: null, appliedGeneration: null, conditions: null, ...status };
+    this.ledger?.record(objectKey(obj.kind, obj.metadata.namespace, obj.metadata.name), status);
+    await patchStatus(this.kc, ref(obj), whole, { fieldManager: FIELD_MANAGER }).catch(tolerateGone);
   }
 
   async create(obj: AccessResource): Promise<AccessResource | undefined> {
@@ -78,7 +118,9 @@ export class KubeCluster implements ClusterPort {
     const current = (obj.spec ?? {}) as Record<string, unknown>;
     const desired = spec as Record<string, unknown>;
     const body = { ...Object.fromEntries(Object.keys(current).map((k) => [k, null])), ...desired };
-    await patchObject(this.kc, ref(obj), { metadata: { labels }, spec: body }, { fieldManager: FIELD_MANAGER }).catch(tolerateGone);
+    // A built-in cannot be paused: the annotation goes with the change it would have protected.
+    const metadata = { labels, ...(obj.metadata.annotations?.[ANNOTATION_PAUSED] !== undefined ? { annotations: { [ANNOTATION_PAUSED]: null } } : {}) };
+    await patchObject(this.kc, ref(obj), { metadata, spec: body }, { fieldManager: FIELD_MANAGER }).catch(tolerateGone);
   }
 }
 

@@ -11,12 +11,14 @@ import { EventRecorder } from '../k8s/events.js';
 import { reconcileObserver, workQueueObserver, type RuntimeMetrics } from '../k8s/metrics.js';
 import { WorkQueue, reconcileWorker, type ReconcileResult } from '../k8s/workqueue.js';
 import { objectKey } from '../api/v1alpha1/resource.js';
-import { ReconcileCore, StoreUnavailableError } from '../controllers/core.js';
+import { ReconcileCore, StoreUnavailableError, type ReconcilerMetrics } from '../controllers/core.js';
+import { StatusLedger } from '../controllers/status-ledger.js';
+import { statusEqual } from '../k8s/status.js';
 import { ObjectReconciler } from '../controllers/object-controller.js';
 import { TenantReconciler } from '../controllers/tenant-controller.js';
 import { OrchestratorController, type OrchestratorControllerOptions } from '../controllers/orchestrator.js';
 import { KubeCluster, type CachedResource, type ClusterCache } from './cluster.js';
-import { isPaused, worthReconciling } from './predicates.js';
+import { worthReconciling } from './predicates.js';
 
 /** Metric labels (`controller`, workqueue `name`) of the two controllers. */
 export const OBJECT_CONTROLLER = 'object';
@@ -27,6 +29,8 @@ const STORE_PROBE_MS = 1_000;
 export interface ControllersOptions {
   /** Keys reconciled in parallel, by each controller. */
   concurrency: number;
+  /** The operator's own metrics (ghosts, refused orphans, uninstall), registered once per operator. */
+  metrics?: ReconcilerMetrics;
   driftPeriodMs?: number;
   /** The Orchestrator controller (targets such as UiPath); `false` turns it off. */
   targets?: false | Pick<OrchestratorControllerOptions, 'clientOptions' | 'concurrency'>;
@@ -36,6 +40,8 @@ export class Controllers {
   readonly objects: WorkQueue;
   readonly tenants: WorkQueue;
   private readonly events: EventRecorder;
+  /** What the operator last wrote into each object's status: anyone else's write is put back at once. */
+  private readonly ledger = new StatusLedger();
   private readonly knownTenants = new Set<string>();
   private readonly unsubscribe: (() => void)[] = [];
   private readonly objectWorker: ReturnType<typeof reconcileWorker>;
@@ -61,7 +67,8 @@ export class Controllers {
       : new OrchestratorController({ kc, store, events: this.events, log: log.child({ component: 'orchestrator' }), ...(opts.targets ?? {}) });
     const core = new ReconcileCore({
       store,
-      cluster: new KubeCluster(kc, cache.informers),
+      cluster: new KubeCluster(kc, cache.informers, this.ledger, log.child({ component: 'cluster' })),
+      metrics: opts.metrics,
       events: { record: (obj, type, reason, action, note) => this.events.record(obj as unknown as KubernetesObject, type, reason, action, note) },
       log: log.child({ component: 'reconciler' }),
       queues: {
@@ -69,7 +76,7 @@ export class Controllers {
         enqueueTenant: (namespace, delayMs) => (delayMs ? this.tenants.addAfter(namespace, delayMs) : this.tenants.add(namespace)),
       },
     });
-    const objectReconciler = new ObjectReconciler(core, { isPaused });
+    const objectReconciler = new ObjectReconciler(core);
     const tenantReconciler = new TenantReconciler(core, { driftPeriodMs: opts.driftPeriodMs });
     this.objectWorker = this.worker(this.objects, OBJECT_CONTROLLER, metrics, (key) => objectReconciler.reconcile(key));
     this.tenantWorker = this.worker(this.tenants, TENANT_CONTROLLER, metrics, (namespace) => tenantReconciler.reconcile(namespace));
@@ -129,7 +136,10 @@ export class Controllers {
       for (const obj of informer.list()) this.enqueueObject(kind, obj);
       this.unsubscribe.push(
         informer.on((event, obj, old) => {
-          if (event === 'update' && !worthReconciling(obj, old)) return;
+          const key = objectKey(kind, obj.metadata.namespace, obj.metadata.name);
+          if (event === 'delete') this.ledger.forget(key);
+          // Status is the operator's: a status it did not write is put back now, not at the next drift pass.
+          if (event === 'update' && !worthReconciling(obj, old) && !this.statusTampered(key, obj, old)) return;
           this.enqueueObject(kind, obj);
         }),
       );
@@ -146,6 +156,10 @@ export class Controllers {
     // Targets run beside, and never hold up, the access controllers (their CRD may be missing).
     this.orchestrators?.start(signal).catch((err: unknown) => this.log.error({ err }, 'orchestrator controller failed to start'));
     return true;
+  }
+
+  private statusTampered(key: string, obj: CachedResource, old: CachedResource | undefined): boolean {
+    return !statusEqual(obj.status, old?.status) && !this.ledger.isOurs(key, obj.status);
   }
 
   private enqueueObject(kind: Kind, obj: CachedResource): void {

@@ -3,12 +3,7 @@
  * controller-runtime's predicates, for our kinds.
  */
 import { ANNOTATION_PAUSED, FINALIZER } from '../model/catalog.js';
-import type { AccessResource } from '../api/v1alpha1/resource.js';
 import type { CachedResource } from './cluster.js';
-
-export function isPaused(obj: AccessResource): boolean {
-  return obj.metadata.annotations?.[ANNOTATION_PAUSED] === 'true';
-}
 
 /** Like controller-runtime's GenerationChangedPredicate, plus what our reconcile reads from metadata. */
 export function worthReconciling(obj: CachedResource, old: CachedResource | undefined): boolean {

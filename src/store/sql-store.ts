@@ -146,6 +146,11 @@ export class SqlStore implements AccessStore {
     return changes;
   }
 
+  async objectTimes(tenant: string): Promise<Map<string, string>> {
+    const rows = await this.db.selectFrom('objects').select(['kind', 'name', 'updated_at']).where('tenant', '=', tenant).execute();
+    return new Map(rows.map((r) => [`${r.kind}/${r.name}`, r.updated_at]));
+  }
+
   async revisions(): Promise<Map<string, number>> {
     const rows = await this.db.selectFrom('tenants').select(['name', 'revision']).execute();
     return new Map(rows.map((r) => [r.name, Number(r.revision)]));

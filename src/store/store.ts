@@ -136,6 +136,12 @@ export interface AccessStore {
    * tenant instead. Optional: a store without it is always read whole.
    */
   loadTenantChanges?(tenant: string, since: number, options?: LoadChangesOptions): Promise<TenantChanges | undefined>;
+  /**
+   * When each object of the tenant was last written (`Kind/name` -> ISO time). The operator's
+   * drift pass uses it to tell an object deleted from the cluster from one the cluster never had
+   * (written before the CRDs were installed). Optional: without it every orphan counts as deleted.
+   */
+  objectTimes?(tenant: string): Promise<Map<string, string>>;
   /** Every tenant and its revision: cheap, used to notice changes. */
   revisions(): Promise<Map<string, number>>;
   audit(query?: { tenant?: string; applyId?: number; limit?: number }): Promise<AuditRecord[]>;

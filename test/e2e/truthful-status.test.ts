@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { startOperator, type OperatorHandle } from '../../src/operator/main.js';
+import { startOperator, type OperatorHandle } from '../../src/operator/manager.js';
 import { rpa } from '../cli/helpers.js';
 import { assetsDir, startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { eventsFor, eventually, getResource, installCrds, kubeConfigOf, kubectl, ready } from '../support/kube.js';
@@ -276,11 +276,10 @@ spec: {roleRef: {name: analyst}, subjects: [{kind: User, name: dave}]}
     expect(text).toMatch(/rpa_access_orphan_delete_refused_total\{tenant="orphans",kind="User"\} [1-9]/);
 
     // A CLI command lists the ghosts: what the store holds and the cluster does not show.
-    const listed = await rpa(['ghosts', '--store', storeUrl, '--tenant', 'orphans', '--output', 'json'], { env: { KUBECONFIG: cp.kubeconfigPath } });
-    expect(listed.stderr).toBe('');
-    expect(listed.code).toBe(0);
-    expect(JSON.parse(listed.stdout)).toEqual({ ghosts: [{ tenant: 'orphans', kind: 'User', name: 'boss' }] });
-    const plain = await rpa(['ghosts', '--store', storeUrl], { env: { KUBECONFIG: cp.kubeconfigPath } });
+    const listed = await rpa(['--store', storeUrl, 'ghosts', '--tenant', 'orphans', '--output', 'json'], { env: { KUBECONFIG: cp.kubeconfigPath } });
+    expect({ code: listed.code, stderr: listed.stderr }).toEqual({ code: 0, stderr: expect.not.stringContaining('error') });
+    expect(JSON.parse(listed.stdout)).toEqual({ ghosts: [{ tenant: 'orphans', kind: 'User', name: 'boss', reason: expect.stringContaining('RoleBinding orphans/owner') }] });
+    const plain = await rpa(['--store', storeUrl, 'ghosts'], { env: { KUBECONFIG: cp.kubeconfigPath } });
     expect(plain.stdout).toContain('User/orphans/boss');
 
     // Doing what the refusal says unblocks it without waiting for the drift period.
@@ -288,6 +287,40 @@ spec: {roleRef: {name: analyst}, subjects: [{kind: User, name: dave}]}
     await eventually('boss leaves the store', async () => !(await stored('orphans'))?.users.has('boss'), 20_000);
     await eventually('no ghost left', async () => (await metrics()).includes('rpa_access_ghost_objects{tenant="orphans"} 0'), 10_000);
   }, 120_000);
+
+  test('contract 4.7: the binding the store creates at an ownership transfer is mirrored into the cluster, labelled; deleting it offboards the former owner', async () => {
+    await namespace('transfer');
+    await apply(`
+apiVersion: rpa-access.io/v1alpha1
+kind: User
+metadata: {name: ann, namespace: transfer}
+spec: {email: ann@example.com}
+---
+apiVersion: rpa-access.io/v1alpha1
+kind: User
+metadata: {name: bob, namespace: transfer}
+spec: {email: bob@example.com}
+---
+apiVersion: rpa-access.io/v1alpha1
+kind: RoleBinding
+metadata: {name: owner, namespace: transfer}
+spec: {roleRef: {name: owner}, subjects: [{kind: User, name: ann}]}
+`);
+    await eventually('owner Ready', async () => (await readyOf('RoleBinding', 'transfer', 'owner'))?.status === 'True');
+    await must(['patch', 'rolebinding.rpa-access.io', 'owner', '-n', 'transfer', '--type=merge', '-p', '{"spec":{"subjects":[{"kind":"User","name":"bob"}]}}']);
+    const mirrored = await eventually('former-owner-ann in the cluster', () => getResource(kc, 'RoleBinding', 'transfer', 'former-owner-ann'), 15_000);
+    expect((mirrored.metadata as { labels?: Record<string, string> }).labels?.['rpa-access.io/created-by']).toBe('ownership-transfer');
+    expect(mirrored.spec).toEqual({ roleRef: { name: 'administrator' }, subjects: [{ kind: 'User', name: 'ann' }] });
+    await eventually('former-owner-ann Ready', async () => (await readyOf('RoleBinding', 'transfer', 'former-owner-ann'))?.status === 'True', 15_000);
+    await eventually('an Event on it says where it comes from', async () => (await eventsFor(kc, 'transfer', 'former-owner-ann')).some((e) => e.reason === 'CreatedByOwnershipTransfer'), 10_000);
+
+    // Offboarding the former owner, as docs say: delete the binding, then the user.
+    await must(['delete', 'rolebinding.rpa-access.io', 'former-owner-ann', '-n', 'transfer', '--wait=false']);
+    await eventually('binding gone from the store', async () => !(await stored('transfer'))?.bindings.has('former-owner-ann'), 15_000);
+    await must(['delete', 'user.rpa-access.io', 'ann', '-n', 'transfer', '--wait=false']);
+    await eventually('ann gone from the store', async () => !(await stored('transfer'))?.users.has('ann'), 15_000);
+    expect(await getResource(kc, 'RoleBinding', 'transfer', 'former-owner-ann')).toBeUndefined();
+  }, 60_000);
 
   test('case 3 after a restart: a binding that expired while the operator was down is reported at start', async () => {
     await namespace('expiry-down');

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { startOperator, type OperatorHandle } from '../../src/operator/main.js';
+import { startOperator, type OperatorHandle } from '../../src/operator/manager.js';
 import { allEntries, canonicalJson } from '../../src/model/tenant.js';
 import { assetsDir, startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { eventually, getResource, installCrds, kubeConfigOf, kubectl, ready } from '../support/kube.js';

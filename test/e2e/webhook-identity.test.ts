@@ -15,7 +15,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { startOperator, type OperatorHandle } from '../../src/operator/main.js';
+import { startOperator, type OperatorHandle } from '../../src/operator/manager.js';
 import { webhookOptionsFromEnv } from '../../src/webhook/server.js';
 import { assetsDir, startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { eventually, getResource, installCrds, kubeConfigOf, kubectl, ready } from '../support/kube.js';

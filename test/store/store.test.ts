@@ -54,6 +54,15 @@ describe.each(storeFactories)('access store on $name', (factory) => {
     });
   });
 
+  test('objectTimes: when each object of a tenant was last written (the drift pass tells never-seen objects from deleted ones)', async () => {
+    const before = Date.now() - 1_000;
+    await store.apply([{ tenant: T, upserts: [user('ann')] }]);
+    const times = await store.objectTimes!(T);
+    expect(Date.parse(times.get('User/ann')!)).toBeGreaterThanOrEqual(before);
+    expect(times.has('Group/global')).toBe(true);
+    expect((await store.objectTimes!('nobody')).size).toBe(0);
+  });
+
   test('a new tenant starts with its built-in roles and the global group', async () => {
     const r = await store.apply([{ tenant: T, upserts: [user('ann')] }]);
     expect(r.written).toBe(true);

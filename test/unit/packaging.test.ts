@@ -120,10 +120,7 @@ describe('RBAC: least privilege', () => {
       '/namespaces:get',
       '/namespaces:list',
       '/namespaces:watch',
-      // Orchestrator targets: their spec and status, and the Secrets they name.
-      ...['get', 'list', 'watch'].map((v) => `rpa-access.io/orchestrators:${v}`),
-      ...['get', 'update', 'patch'].map((v) => `rpa-access.io/orchestrators/status:${v}`),
-      ...['get', 'list', 'watch'].map((v) => `/secrets:${v}`),
+      `apiextensions.k8s.io/customresourcedefinitions:get@${kinds.map((k) => `${k}.rpa-access.io`).join(',')}`,
       ...['get', 'update', 'patch'].map((v) => `admissionregistration.k8s.io/validatingwebhookconfigurations:${v}@${webhookConfig.metadata.name}`),
       'authentication.k8s.io/tokenreviews:create',
       'authorization.k8s.io/subjectaccessreviews:create',

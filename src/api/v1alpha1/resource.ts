@@ -3,7 +3,7 @@
  * short names), their shape, and how one becomes a store entry. The operator, the webhook and
  * the CRD generator all read them from here; the rules they carry stay in src/model.
  */
-import { API_GROUP, API_VERSION, API_VERSION_FULL, KINDS, type Kind } from '../../model/catalog.js';
+import { ANNOTATION_PAUSED, API_GROUP, API_VERSION, API_VERSION_FULL, KINDS, type Kind } from '../../model/catalog.js';
 import { validateDocument } from '../../model/validate.js';
 import type { AnyEntry } from '../../model/types.js';
 import type { Condition } from '../../k8s/status.js';
@@ -23,6 +23,11 @@ export const CRD_CATEGORY = 'rpa-access';
 /** Status of every kind: the generation last reconciled and metav1-style conditions (`Ready`). */
 export interface AccessStatus {
   observedGeneration?: number;
+  /**
+   * The generation whose spec the access store holds. Behind `generation` while the object is
+   * paused or refused: what grants is the older generation (or nothing, when absent).
+   */
+  appliedGeneration?: number;
   conditions?: Condition[];
 }
 
@@ -60,6 +65,11 @@ export function parseObjectKey(key: string): { kind: Kind; namespace: string; na
   const [kind, namespace, name, ...rest] = key.split('/');
   if (rest.length > 0 || !kind || !namespace || !name || !(KINDS as readonly string[]).includes(kind)) return undefined;
   return { kind: kind as Kind, namespace, name };
+}
+
+/** Paused by its annotation: the operator applies no change to it (built-ins excepted: they cannot be paused). */
+export function isPaused(obj: AccessResource): boolean {
+  return obj.metadata.annotations?.[ANNOTATION_PAUSED] === 'true';
 }
 
 export function isDeleting(obj: AccessResource): boolean {
