@@ -75,7 +75,7 @@ beforeEach(async () => {
     events: { record: (obj, type, reason) => events.push(`${type} ${reason} ${obj.kind}/${obj.metadata.name}`) },
     queues: { enqueueObject: (key) => enqueued.push(key), enqueueTenant: (ns) => enqueued.push(`tenant ${ns}`) },
   });
-  objects = new ObjectReconciler(core, { isPaused: (o) => o.metadata.annotations?.[ANNOTATION_PAUSED] === 'true', refusedRetryMs: 1_234 });
+  objects = new ObjectReconciler(core, { refusedRetryMs: 1_234 });
   tenants = new TenantReconciler(core, { driftPeriodMs: 5_678 });
 });
 
@@ -215,10 +215,12 @@ describe('object controller', () => {
     expect(enqueued).toEqual([`tenant ${NS}`, `tenant ${NS}`]);
   });
 
-  it('leaves a paused object alone and ignores a malformed key', async () => {
-    cluster.put(resource('Group', 'ops', {}, { annotations: { [ANNOTATION_PAUSED]: 'true' } }));
-    const before = cluster.writes.length;
+  it('applies nothing of a paused object but says so (Paused, issue 15), and ignores a malformed key', async () => {
+    const g = cluster.put(resource('Group', 'ops', {}, { annotations: { [ANNOTATION_PAUSED]: 'true' } }));
     expect(await objects.reconcile(objectKey('Group', NS, 'ops'))).toEqual({});
+    expect(ready(g)).toMatchObject({ status: 'False', reason: 'Paused' });
+    expect(events).toContain('Normal Paused Group/ops');
+    const before = cluster.writes.length;
     expect(await objects.reconcile('Nope/x/y')).toEqual({});
     expect(await objects.reconcile('Group/only-two')).toEqual({});
     expect(cluster.writes.length).toBe(before);
