@@ -48,7 +48,7 @@ describe('directory groups through the CLI (seed narrative)', () => {
   }, 60_000);
 
   test('John logs in presenting two directory groups and is provisioned', async () => {
-    const r = await json('login', '--tenant', 'sales', '--user', EMAIL, '--directory-group', USERS, DEVELOPERS, 'not-a-group-of-sales', '--session-ttl', '3s');
+    const r = await json('login', '--tenant', 'sales', '--user', EMAIL, '--directory-group', USERS, DEVELOPERS, 'not-a-group-of-sales', '--session-ttl', '6s');
     expect(r.code).toBe(0);
     expect(r.body).toEqual({ user: JOHN.replace('john-smith', 'john.smith'), provisioned: true, groups: ['automation-developers', 'automation-users'], expiresAt: expect.any(String) });
     // Explicit rights, given to the provisioned user by a document.
@@ -68,7 +68,7 @@ describe('directory groups through the CLI (seed narrative)', () => {
   });
 
   test('his session expires: only the explicit rights remain', async () => {
-    await new Promise((r) => setTimeout(r, 3_200));
+    await new Promise((r) => setTimeout(r, 6_200));
     expect((await check('Jobs.Create', 'Sales')).code).toBe(3);
     expect((await check('Audit.View')).code).toBe(0);
     const text = await cli('check', '--tenant', 'sales', '--user', 'john.smith@example.com', '--permission', 'Jobs.Create', '--folder', 'Sales');

@@ -17,7 +17,7 @@ const USERS = '8a2c4e6f-1b3d-4f5a-8c7e-9d0b1a2c3e04';
 const DEVELOPERS = 'c3d5e7f9-2a4b-4c6d-8e0f-1a3b5c7d9e05';
 const ADMINS = '5f1e8d3a-0c2b-4e9a-9d41-6b7c2a11ad01';
 const JOHN = 'john.smith-at-example.com';
-const TTL_MS = 2_500;
+const TTL_MS = 6_000;
 
 const explicit: AnyEntry = { kind: 'RoleBinding', name: 'john-explicit-analyst', origin: 'user', spec: { roleRef: { name: 'analyst' }, subjects: [{ kind: 'User', name: JOHN }] } };
 
