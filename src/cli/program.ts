@@ -54,7 +54,7 @@ export interface CliMode {
   plugin?: boolean;
 }
 
-export function buildProgram(io: CliIo, state: { exitCode: number; debug: boolean }, mode: CliMode = {}): Command {
+function buildProgram(io: CliIo, state: { exitCode: number; debug: boolean }, mode: CliMode = {}): Command {
   const plugin = Boolean(mode.plugin);
   const name = plugin ? 'kubectl rpa-access' : 'rpa-access';
   const program = new RpaCommand(name);

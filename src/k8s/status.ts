@@ -25,7 +25,7 @@ export interface Condition {
 export type ConditionInput = Omit<Condition, 'lastTransitionTime'>;
 
 /** metav1.Time is serialized with whole seconds; a millisecond part would be dropped anyway. */
-export function rfc3339(date: Date): string {
+function rfc3339(date: Date): string {
   return date.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 

@@ -51,7 +51,7 @@ export interface ShutDownOptions {
 }
 
 /** Defaults chosen for an operator: quick first retry, never more than a minute apart. */
-export const DEFAULT_RATE_LIMIT: BackoffOptions = { baseMs: 100, capMs: 60_000, factor: 2 };
+const DEFAULT_RATE_LIMIT: BackoffOptions = { baseMs: 100, capMs: 60_000, factor: 2 };
 
 export class WorkQueue {
   readonly name: string;

@@ -97,7 +97,3 @@ export function sameEntry(a: AnyEntry, b: AnyEntry): boolean {
   // Entries are immutable values: an untouched entry is the very same object, no JSON needed.
   return a === b || (a.origin === b.origin && sameSpec(a.spec, b.spec));
 }
-
-export function entryKey(tenant: string, kind: Kind, name: string): string {
-  return `${kind}/${tenant}/${name}`;
-}

@@ -18,7 +18,7 @@ export type CachedResource = AccessResource & KubernetesObject;
 
 export type Informers = Record<Kind, Informer<CachedResource>>;
 
-export function accessInformers(kc: KubeConfig, make: (path: string, kind: Kind) => Informer<CachedResource>): Informers {
+function accessInformers(kc: KubeConfig, make: (path: string, kind: Kind) => Informer<CachedResource>): Informers {
   return Object.fromEntries(
     KINDS.map((kind) => [kind, make(resourcePath(gvr(kind)), kind)]),
   ) as Informers;

@@ -21,8 +21,8 @@ import { KubeCluster, type CachedResource, type ClusterCache } from './cluster.j
 import { worthReconciling } from './predicates.js';
 
 /** Metric labels (`controller`, workqueue `name`) of the two controllers. */
-export const OBJECT_CONTROLLER = 'object';
-export const TENANT_CONTROLLER = 'tenant';
+const OBJECT_CONTROLLER = 'object';
+const TENANT_CONTROLLER = 'tenant';
 
 const STORE_PROBE_MS = 1_000;
 

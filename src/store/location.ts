@@ -3,7 +3,7 @@
  * embedded store in ./.rpa-access/. Apart from open.ts so that a command resolves it (and
  * recognises a failure to open it) without loading the database drivers.
  */
-export const DEFAULT_STORE = './.rpa-access/';
+const DEFAULT_STORE = './.rpa-access/';
 
 export function resolveStoreUrl(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
   return flag || env.RPA_ACCESS_STORE || DEFAULT_STORE;
