@@ -21,3 +21,13 @@ export function oneLine(text: string, max = 300): string {
   const safe = escapeControl(text);
   return safe.length > max ? `${safe.slice(0, max)}...` : safe;
 }
+
+/**
+ * JSON text with the characters JSON.stringify leaves raw but a terminal acts on (DEL, C1
+ * controls, format characters, line and paragraph separators) written as `\uXXXX` escapes. They
+ * can only occur inside strings, where the escape means the very same character: the JSON stays
+ * exact for any parser.
+ */
+export function terminalSafeJson(json: string): string {
+  return json.replace(/[\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}]/gu, (ch) => `\\u${ch.codePointAt(0)!.toString(16).padStart(4, '0')}`);
+}

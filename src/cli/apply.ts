@@ -10,7 +10,7 @@
  */
 import { desiredStates, formatProblem, SourceMap, type CheckedDocuments } from '../documents/check.js';
 import { readiness } from '../model/readiness.js';
-import type { TenantPlan } from '../model/plan.js';
+import { planTenant, type DesiredState, type TenantPlan } from '../model/plan.js';
 import { OPERATOR_SOURCE, type AccessStore, type ApplyResult } from '../store/store.js';
 import { actorName, CliError, EXIT_ERROR, EXIT_OK, printJson, withStore, type CliContext, type OutputFormat } from './context.js';
 import { noDocumentsMessage, printProblems, readDocuments, type DocumentOptions } from './documents.js';
@@ -18,6 +18,8 @@ import { noDocumentsMessage, printProblems, readDocuments, type DocumentOptions 
 export interface ApplyCommandOptions extends DocumentOptions {
   dryRun?: boolean;
   prune?: boolean;
+  /** Let --prune delete more than half of a tenant's declared objects (or more than 100). */
+  pruneAllowMassDelete?: boolean;
   output: OutputFormat;
 }
 
@@ -97,6 +99,18 @@ async function managedTenantWarnings(ctx: CliContext, store: AccessStore, plans:
   }
 }
 
+/** A dry run's plans, from the tenants as the store holds them (or none, for a store not created yet). */
+async function planOnly(store: AccessStore | undefined, desired: DesiredState[]): Promise<ApplyResult> {
+  const plans: TenantPlan[] = [];
+  const revisions = new Map<string, number>();
+  for (const d of [...desired].sort((a, b) => (a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : 0))) {
+    const snapshot = store ? await store.loadTenant(d.tenant) : undefined;
+    plans.push(planTenant(snapshot?.state, d));
+    revisions.set(d.tenant, snapshot?.revision ?? 0);
+  }
+  return { applyId: null, plans, violations: plans.flatMap((p) => p.violations), written: false, revisions };
+}
+
 export async function applyCommand(ctx: CliContext, options: ApplyCommandOptions): Promise<number> {
   const checked = readDocuments(ctx, options);
   if (checked.problems.length > 0) {
@@ -105,14 +119,16 @@ export async function applyCommand(ctx: CliContext, options: ApplyCommandOptions
     return EXIT_ERROR;
   }
   if (checked.documentCount === 0) throw new CliError(noDocumentsMessage(options));
-  const desired = desiredStates(checked, { prune: options.prune });
+  const desired = desiredStates(checked, { prune: options.prune, pruneBrake: !options.pruneAllowMassDelete });
   const dryRun = Boolean(options.dryRun);
 
-  return withStore(ctx, {}, async (store) => {
+  // A dry run only reads: the store is opened read-only (a replica, an auditor's copy) and planned
+  // here, by the same planner the store runs; a store that does not exist yet is planned as empty.
+  return withStore(ctx, dryRun ? { readOnly: true, missingIsEmpty: true } : {}, async (store) => {
     const started = Date.now();
-    const result = await store!.apply(desired, { dryRun, actor: actorName(ctx.io.env), source: 'cli' });
+    const result = dryRun ? await planOnly(store, desired) : await store!.apply(desired, { dryRun, actor: actorName(ctx.io.env), source: 'cli' });
     ctx.logger.debug(
-      { store: store!.description, tenants: checked.tenants, dryRun, prune: Boolean(options.prune), written: result.written, applyId: result.applyId, ms: Date.now() - started },
+      { store: store?.description, tenants: checked.tenants, dryRun, prune: Boolean(options.prune), written: result.written, applyId: result.applyId, ms: Date.now() - started },
       'apply planned',
     );
     if (result.violations.length > 0) {
@@ -128,7 +144,7 @@ export async function applyCommand(ctx: CliContext, options: ApplyCommandOptions
       printPlan(ctx, result, dryRun);
     }
     readinessWarnings(ctx, checked, result.plans);
-    await managedTenantWarnings(ctx, store!, result.plans, dryRun);
+    if (store) await managedTenantWarnings(ctx, store, result.plans, dryRun);
     return EXIT_OK;
   });
 }

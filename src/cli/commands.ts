@@ -141,6 +141,7 @@ export function registerCommands(program: Command, run: Runner): void {
   )
     .option('--dry-run', 'plan and check against the store, write nothing')
     .option('--prune', 'also delete what the named tenants hold that the documents no longer contain (never the built-ins nor what the store created itself)')
+    .option('--prune-allow-mass-delete', 'let --prune delete more than half of a tenant\'s declared objects, or more than 100 (refused otherwise)')
     .addOption(output())
     .addHelpText(
       'after',

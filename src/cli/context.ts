@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Command } from 'commander';
+import { escapeControl, terminalSafeJson } from '../escape.js';
 import { createLogger, type Logger } from '../log.js';
 import type { AccessStore } from '../store/store.js';
 import { resolveStoreUrl } from '../store/location.js';
@@ -70,26 +71,30 @@ export function createContext(command: Command, io: CliIo, plugin = false): CliC
     storeUrl: resolveStoreUrl(globals.store, io.env),
     logger,
     plugin,
-    out: (line = '') => io.stdout(`${line}\n`),
-    err: (line) => io.stderr(`${line}\n`),
-    warn: (line) => io.stderr(`warning: ${line}\n`),
+    // Text output escapes control and format characters: a name or a folder from a document
+    // never moves the cursor, recolours the terminal, reorders text or forges a line.
+    out: (line = '') => io.stdout(`${escapeControl(line)}\n`),
+    err: (line) => io.stderr(`${escapeControl(line)}\n`),
+    warn: (line) => io.stderr(`warning: ${escapeControl(line)}\n`),
   };
 }
 
 /**
- * Runs `work` with the store open, and closes it whatever happens. With `readOnly`, an embedded
- * store that does not exist yet is not created: `work` gets undefined (an empty store).
+ * Runs `work` with the store open, and closes it whatever happens. With `readOnly` the store is
+ * opened read-only and must exist: a mistyped path is an error naming it (exit 1), never an
+ * empty store. `missingIsEmpty` (diff, apply --dry-run: comparing with a store that would be
+ * created) gives `work` undefined for an embedded store that does not exist yet.
  * `description` names the store without credentials.
  */
 export async function withStore<T>(
   ctx: CliContext,
-  options: { readOnly?: boolean },
+  options: { readOnly?: boolean; missingIsEmpty?: boolean },
   work: (store: AccessStore | undefined, description: string) => Promise<T>,
 ): Promise<T> {
   // Loaded here, not at start-up: commands without a store never load the database drivers.
   const { describeStore, isPostgresUrl, openStore } = await import('../store/open.js');
   const description = describeStore(ctx.storeUrl);
-  if (options.readOnly && !isPostgresUrl(ctx.storeUrl) && ctx.storeUrl !== ':memory:' && description.startsWith('sqlite:')) {
+  if (options.missingIsEmpty && !isPostgresUrl(ctx.storeUrl) && ctx.storeUrl !== ':memory:' && description.startsWith('sqlite:')) {
     const file = description.slice('sqlite:'.length);
     if (!fs.existsSync(file)) {
       ctx.logger.debug({ store: description }, 'embedded store does not exist yet: empty');
@@ -97,8 +102,8 @@ export async function withStore<T>(
     }
   }
   const started = Date.now();
-  const store = await openStore(ctx.storeUrl);
-  ctx.logger.debug({ store: store.description, backend: store.backend, ms: Date.now() - started }, 'store opened');
+  const store = await openStore(ctx.storeUrl, { readOnly: Boolean(options.readOnly) });
+  ctx.logger.debug({ store: store.description, backend: store.backend, readOnly: Boolean(options.readOnly), ms: Date.now() - started }, 'store opened');
   try {
     return await work(store, store.description);
   } finally {
@@ -118,6 +123,7 @@ export function actorName(env: NodeJS.ProcessEnv): string {
 
 export type OutputFormat = 'text' | 'json';
 
+/** JSON output: exact (a parser reads back the very same values), yet safe to show in a terminal. */
 export function printJson(ctx: CliContext, value: unknown): void {
-  ctx.out(JSON.stringify(value, null, 2));
+  ctx.io.stdout(`${terminalSafeJson(JSON.stringify(value, null, 2))}\n`);
 }

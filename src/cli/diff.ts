@@ -219,7 +219,7 @@ export async function diffCommand(ctx: CliContext, options: DiffCommandOptions):
     }
   } else {
     const storeCtx = options.against !== undefined ? { ...ctx, storeUrl: options.against } : ctx;
-    against = await withStore(storeCtx, { readOnly: true }, async (store, description) => {
+    against = await withStore(storeCtx, { readOnly: true, missingIsEmpty: true }, async (store, description) => {
       for (const d of desired) current.set(d.tenant, store ? (await store.loadTenant(d.tenant))?.state : undefined);
       return `store ${description}`;
     });

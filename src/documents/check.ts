@@ -185,10 +185,11 @@ export function checkDocuments(loaded: LoadResult, options: { defaultNamespace?:
 }
 
 /** One desired state per tenant named by the documents. */
-export function desiredStates(checked: CheckedDocuments, options: { prune?: boolean } = {}): DesiredState[] {
+export function desiredStates(checked: CheckedDocuments, options: { prune?: boolean; pruneBrake?: boolean } = {}): DesiredState[] {
   return checked.tenants.map((tenant) => ({
     tenant,
     upserts: checked.objects.filter((o) => o.tenant === tenant).map((o) => o.entry),
     prune: Boolean(options.prune),
+    ...(options.pruneBrake ? { pruneBrake: true } : {}),
   }));
 }

@@ -21,6 +21,12 @@ export interface DesiredState {
   deletes?: ObjectRefKey[];
   /** Delete every `user` object of the tenant that `upserts` does not name. */
   prune?: boolean;
+  /**
+   * With `prune`: refuse a prune that deletes more than half of the tenant's declared objects,
+   * or more than MASS_DELETE_LIMIT (one document applied from the wrong directory must not
+   * empty a tenant). `apply --prune` sets it unless `--prune-allow-mass-delete`.
+   */
+  pruneBrake?: boolean;
 }
 
 export type ChangeAction = 'created' | 'updated' | 'deleted';
@@ -139,6 +145,23 @@ function adoptProvisionedUsers(next: TenantState, upserts: readonly AnyEntry[]):
   }
 }
 
+/** More deletions than this in one prune need `--prune-allow-mass-delete`, whatever the tenant's size. */
+export const MASS_DELETE_LIMIT = 100;
+
+/** The prune brake: more than half of the declared objects (or more than the limit) is refused. */
+function massDeletion(current: TenantState, pruned: AnyEntry[]): Violation | undefined {
+  if (pruned.length === 0) return undefined;
+  const declared = allEntries(current).filter((e) => e.origin === 'user').length;
+  if (pruned.length <= MASS_DELETE_LIMIT && pruned.length * 2 <= declared) return undefined;
+  const first = pruned[0]!;
+  const listed = pruned.slice(0, 20).map((e) => `${e.kind}/${e.name}`).join(', ');
+  return {
+    tenant: current.tenant, kind: first.kind, name: first.name, rule: 'MassDeletion',
+    message: `--prune would delete ${pruned.length} of the tenant's ${declared} declared objects (${pruned.length > MASS_DELETE_LIMIT ? `more than ${MASS_DELETE_LIMIT}` : 'more than half'}): ` +
+      `${listed}${pruned.length > 20 ? `, and ${pruned.length - 20} more` : ''}; are these the tenant's whole documents? Add --prune-allow-mass-delete if this is meant`,
+  };
+}
+
 function diff(current: TenantState, next: TenantState): ObjectChange[] {
   const changes: ObjectChange[] = [];
   for (const kind of KINDS) {
@@ -194,9 +217,15 @@ export function planTenant(current: TenantState | undefined, desired: DesiredSta
   }
 
   if (desired.prune) {
+    const pruned: AnyEntry[] = [];
     for (const e of allEntries(next)) {
-      if (e.origin === 'user' && !named.has(`${e.kind}/${e.name}`)) collection(next, e.kind).delete(e.name);
+      if (e.origin === 'user' && !named.has(`${e.kind}/${e.name}`)) {
+        collection(next, e.kind).delete(e.name);
+        pruned.push(e);
+      }
     }
+    const brake = desired.pruneBrake ? massDeletion(base, pruned) : undefined;
+    if (brake) violations.push(brake);
   }
 
   const transfer = transferOwnership(base, next);

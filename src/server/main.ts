@@ -80,7 +80,8 @@ export async function start(options: ServeOptions = {}, overrides: StartOverride
   let index: DecisionIndex | undefined;
   let app: FastifyInstance | undefined;
   try {
-    store = await openStore(options.store);
+    // serve reads: a missing store is an error, a read-only one is fine, nothing is migrated.
+    store = await openStore(options.store, { existing: true });
     index = new DecisionIndex(store, { logger: logger.child({ component: 'index' }), ...(overrides.resyncIntervalMs ? { resyncIntervalMs: overrides.resyncIntervalMs } : {}) });
     app = await buildServer({
       index, auth, logger, metrics: new ServerMetrics({ defaultMetrics: overrides.defaultMetrics ?? true }), ...(sessionTtlMs === undefined ? {} : { sessionTtlMs }),

@@ -97,6 +97,25 @@ function migrations(backend: StoreBackend): Record<string, Migration> {
 }
 
 /**
+ * For readers that must not write (a read-only file, a replica, a SELECT-only role): what the
+ * store's schema lacks of what this version reads. Reads kysely's bookkeeping table and nothing
+ * else; throws when the store holds no rpa-access schema at all.
+ */
+export async function missingMigrations(db: Kysely<unknown>, backend: StoreBackend): Promise<string[]> {
+  let applied: Set<string>;
+  try {
+    const rows = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
+    applied = new Set(rows.rows.map((r) => r.name));
+  } catch (err) {
+    if (/no such table|does not exist/i.test(err instanceof Error ? err.message : '')) {
+      throw new Error('it holds no rpa-access store (no schema): give the path or URL of an existing store', { cause: err });
+    }
+    throw err;
+  }
+  return Object.keys(migrations(backend)).filter((name) => !applied.has(name));
+}
+
+/**
  * `schema`: the PostgreSQL schema the store lives in. Kysely must be told: its migrator looks for
  * its bookkeeping tables in every schema, and would find another store's.
  */

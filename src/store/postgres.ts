@@ -46,9 +46,10 @@ function clientConfig(target: PostgresTarget): pg.ClientConfig {
   };
 }
 
-export async function openPostgres(url: string): Promise<{ db: Kysely<Database>; backend: Backend; schema: string }> {
+export async function openPostgres(url: string, options: { readOnly?: boolean } = {}): Promise<{ db: Kysely<Database>; backend: Backend; schema: string }> {
   const target = parsePostgresUrl(url);
-  if (target.schema) {
+  // A reader creates nothing: a SELECT-only role may read a store it could not create.
+  if (target.schema && !options.readOnly) {
     const admin = new pg.Client({ connectionString: target.connectionString, connectionTimeoutMillis: 10_000 });
     await admin.connect();
     try {

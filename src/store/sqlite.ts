@@ -53,11 +53,49 @@ async function beginImmediate(conn: Conn): Promise<void> {
   }
 }
 
-export function openSqlite(file: string): { db: Kysely<Database>; backend: Backend } {
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
-  const database = new BetterSqlite3(file, { timeout: BUSY_TIMEOUT_MS });
-  database.pragma('journal_mode = WAL');
-  database.pragma('foreign_keys = ON');
+/**
+ * A WAL-mode store in a directory this process may not write (a read-only volume, another
+ * user's files) cannot be opened in place when no writer is at work: SQLite must create the
+ * `-shm` index next to it. With no `-wal` file, everything is in the main file: read a copy into
+ * memory (marked as a rollback-journal database, which it then is) and read that. Anything else
+ * is the original error.
+ */
+function readOnlySnapshot(file: string, err: unknown, options: { readOnly?: boolean; mustExist?: boolean }): BetterSqlite3.Database {
+  const code = (err as { code?: string }).code ?? '';
+  const readOnlyPlace = code.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN';
+  if (!(options.readOnly || options.mustExist) || !readOnlyPlace || file === ':memory:' || fs.existsSync(`${file}-wal`)) throw err;
+  const bytes = fs.readFileSync(file);
+  if (bytes.length >= 20) {
+    bytes[18] = 1; // file format write version: legacy (no WAL)
+    bytes[19] = 1; // read version
+  }
+  return new BetterSqlite3(bytes, { readonly: true });
+}
+
+export function openSqlite(file: string, options: { readOnly?: boolean; mustExist?: boolean } = {}): { db: Kysely<Database>; backend: Backend } {
+  if (options.readOnly || options.mustExist) {
+    // Reading only: the file must exist, and nothing is written, not even a pragma (a mounted
+    // volume, a replica, an auditor's copy may be read-only).
+    if (file !== ':memory:' && !fs.existsSync(file)) throw new Error('it does not exist (a command that only reads never creates a store: check --store or $RPA_ACCESS_STORE)');
+  } else if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  let database: BetterSqlite3.Database;
+  let snapshot = false;
+  try {
+    database = new BetterSqlite3(file, {
+      timeout: BUSY_TIMEOUT_MS,
+      ...(options.readOnly ? { readonly: true } : {}),
+      ...(options.readOnly || options.mustExist ? { fileMustExist: true } : {}),
+    });
+    // Opening is lazy about the WAL index: read once, so a directory we may not write fails here.
+    if (options.readOnly || options.mustExist) database.prepare('select count(*) from sqlite_master').get();
+  } catch (err) {
+    database = readOnlySnapshot(file, err, options);
+    snapshot = true;
+  }
+  if (!options.readOnly && !snapshot) {
+    database.pragma('journal_mode = WAL');
+    database.pragma('foreign_keys = ON');
+  }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   let localCommits = 0;
   const timers = new Set<NodeJS.Timeout>();

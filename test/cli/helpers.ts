@@ -40,12 +40,16 @@ function childEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv 
 }
 
 /** `rpa-access ARGS` as a child process. */
-export function rpa(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; input?: string } = {}): Promise<RunResult> {
+export function rpa(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; input?: string; runAs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       process.execPath,
       ['--import', TSX, MAIN, ...args],
-      { cwd: options.cwd ?? ROOT, env: childEnv(options.env ?? {}), maxBuffer: 16 * 1024 * 1024, timeout: 60_000 },
+      {
+        cwd: options.cwd ?? ROOT, env: childEnv(options.env ?? {}), maxBuffer: 16 * 1024 * 1024, timeout: 60_000,
+        // runAs: a user id (and its group) other than ours, e.g. 65534 (nobody), for file permission tests.
+        ...(options.runAs !== undefined ? { uid: options.runAs, gid: options.runAs } : {}),
+      },
       (err, stdout, stderr) => {
         const code = err ? ((err as { code?: unknown }).code ?? null) : 0;
         if (err && typeof code !== 'number') return reject(err);
