@@ -200,12 +200,16 @@ describe.each(KINDS)('%s CRD', (kind) => {
 });
 
 describe('conversion', () => {
-  test('roleRef carries the CEL immutability rule; nothing else has CEL rules', () => {
-    const roleRef = (rootSchema('RoleBinding').properties as Any).spec.properties.roleRef;
-    expect(roleRef['x-kubernetes-validations']).toEqual([{ rule: 'self == oldSelf', message: 'roleRef is immutable' }]);
+  test('roleRef carries the CEL immutability rule, RoleBinding.spec the built-in roles\' folder rules; nothing else has CEL rules', () => {
+    const spec = (rootSchema('RoleBinding').properties as Any).spec;
+    expect(spec.properties.roleRef['x-kubernetes-validations']).toEqual([{ rule: 'self == oldSelf', message: 'roleRef is immutable' }]);
+    expect(spec['x-kubernetes-validations']).toEqual([
+      { rule: "!(self.roleRef.name in ['folder-administrator', 'automation-user', 'folder-viewer']) || has(self.folder)", message: 'spec.folder is required for a folder role' },
+      { rule: "!(self.roleRef.name in ['owner', 'administrator', 'developer', 'operator', 'analyst', 'billing-contact', 'robot']) || !has(self.folder)", message: 'spec.folder is forbidden for a tenant role' },
+    ]);
     for (const kind of KINDS) {
       for (const [path, node] of walk(rootSchema(kind), kind)) {
-        if (path !== 'RoleBinding.spec.roleRef') expect([path, node['x-kubernetes-validations']]).toEqual([path, undefined]);
+        if (path !== 'RoleBinding.spec.roleRef' && path !== 'RoleBinding.spec') expect([path, node['x-kubernetes-validations']]).toEqual([path, undefined]);
       }
     }
   });

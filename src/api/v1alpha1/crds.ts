@@ -7,10 +7,12 @@
  * Conversion to a Kubernetes structural schema (src/k8s/structural-schema.ts), plus:
  * - RoleBinding `spec.roleRef` gets a CEL transition rule (`self == oldSelf`): honoured by
  *   Kubernetes 1.25+, dropped by older servers; the webhook and the operator enforce it as well;
+ * - RoleBinding `spec` gets CEL rules for the built-in roles' scope (folder required for folder
+ *   roles, forbidden for tenant roles), likewise a first line before the webhook's full check;
  * - `status.conditions` becomes a map-list keyed by `type` (as metav1.Condition lists are).
  */
 import yaml from 'js-yaml';
-import { API_GROUP, API_VERSION, KINDS, type Kind } from '../../model/catalog.js';
+import { API_GROUP, API_VERSION, BUILT_IN_ROLES, KINDS, type Kind } from '../../model/catalog.js';
 import { SPEC_SCHEMAS, STATUS_SCHEMA, type JSONSchema } from '../../model/schemas.js';
 import { toStructuralSchema } from '../../k8s/structural-schema.js';
 import { buildOrchestratorCrd } from './orchestrator.js';
@@ -81,6 +83,13 @@ function specSchema(kind: Kind): JSONSchema {
       ...roleRef,
       'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'roleRef is immutable' }],
     };
+    // What the API server can judge alone: the scope of the built-in roles (a custom Role's
+    // scope lives in another object, which only the webhook and the operator can read).
+    const names = (scope: 'Tenant' | 'Folder') => `[${BUILT_IN_ROLES.filter((r) => r.scope === scope).map((r) => `'${r.name}'`).join(', ')}]`;
+    spec['x-kubernetes-validations'] = [
+      { rule: `!(self.roleRef.name in ${names('Folder')}) || has(self.folder)`, message: 'spec.folder is required for a folder role' },
+      { rule: `!(self.roleRef.name in ${names('Tenant')}) || !has(self.folder)`, message: 'spec.folder is forbidden for a tenant role' },
+    ];
   }
   return spec;
 }
