@@ -54,12 +54,13 @@ describe.each(storeFactories)('apply on $name', (factory) => {
     const out = first.stdout.trimEnd().split('\n');
     expect(out.filter((l) => l.startsWith('created ')).map((l) => l.slice('created '.length)).sort()).toEqual(refs);
     expect(out).toContain('created User/finance/john-smith');
-    expect(out.slice(-3)).toEqual([
+    expect(out.slice(-4)).toEqual([
       'finance: 18 created, 0 updated, 0 deleted, 0 unchanged; new tenant: its built-in roles and the global group are created (revision 1)',
       'hr: 16 created, 0 updated, 0 deleted, 0 unchanged; new tenant: its built-in roles and the global group are created (revision 1)',
       'platform: 21 created, 0 updated, 0 deleted, 0 unchanged; new tenant: its built-in roles and the global group are created (revision 1)',
+      'sales: 6 created, 0 updated, 0 deleted, 0 unchanged; new tenant: its built-in roles and the global group are created (revision 1)',
     ]);
-    expect(Object.fromEntries(await store.revisions())).toEqual({ finance: 1, hr: 1, platform: 1 });
+    expect(Object.fromEntries(await store.revisions())).toEqual({ finance: 1, hr: 1, platform: 1, sales: 1 });
     const audit = await store.audit();
     expect(new Set(audit.map((a) => `${a.actor}/${a.source}`))).toEqual(new Set(['alice/cli']));
     expect((await store.loadTenant('finance'))!.state.roles.has('owner')).toBe(true);
@@ -101,7 +102,7 @@ describe.each(storeFactories)('apply on $name', (factory) => {
     const real = await cli(['apply', '-f', dir, '-o', 'json']);
     expect(real.code).toBe(0);
     expect(JSON.parse(real.stdout)).toEqual(plan);
-    expect(Object.fromEntries(await store.revisions())).toEqual({ finance: 2, hr: 1, platform: 1 });
+    expect(Object.fromEntries(await store.revisions())).toEqual({ finance: 2, hr: 1, platform: 1, sales: 1 });
     expect((await store.loadTenant('finance'))!.state.users.get('john-smith')!.spec.fullName).toBe('John Q. Smith');
   }, SPAWN_TIMEOUT);
 
@@ -118,7 +119,7 @@ describe.each(storeFactories)('apply on $name', (factory) => {
     const finance = (await store.loadTenant('finance'))!.state;
     expect(finance.roles.size).toBe(11); // the ten built-ins and job-starter
     expect(finance.groups.has('global')).toBe(true);
-    expect(Object.fromEntries(await store.revisions())).toEqual({ finance: 3, hr: 1, platform: 1 });
+    expect(Object.fromEntries(await store.revisions())).toEqual({ finance: 3, hr: 1, platform: 1, sales: 1 });
   }, SPAWN_TIMEOUT);
 
   test('a refused apply exits 1, names the object and its document, and leaves the store exactly as it was', async () => {

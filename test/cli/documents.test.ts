@@ -100,11 +100,11 @@ describe('expanding paths', () => {
   test('the examples load: every tenant directory, every document', () => {
     const loaded = loadDocuments([EXAMPLES]);
     expect(loaded.problems).toEqual([]);
-    expect(new Set(loaded.files.map((f) => path.relative(EXAMPLES, f).split(path.sep)[0]))).toEqual(new Set(['finance', 'hr', 'platform']));
+    expect(new Set(loaded.files.map((f) => path.relative(EXAMPLES, f).split(path.sep)[0]))).toEqual(new Set(['finance', 'hr', 'platform', 'sales']));
     const checked = checkDocuments(loaded);
     expect(checked.problems).toEqual([]);
     expect(checked.warnings).toEqual([]);
-    expect(checked.tenants).toEqual(['finance', 'hr', 'platform']);
+    expect(checked.tenants).toEqual(['finance', 'hr', 'platform', 'sales']);
   });
 });
 
