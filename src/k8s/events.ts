@@ -9,8 +9,12 @@
  * through a trailing flush). A controller stuck in a retry loop thus produces one Event with a
  * growing count, not thousands of objects.
  *
- * record() never throws and never blocks the caller: failures are logged and dropped (an event
- * is worth less than the reconcile that emits it).
+ * record() never throws and never blocks the caller: it only queues the write. A few writers
+ * (`maxInFlight`) send the queue to the API server, so a burst of reconciles (a cold start of
+ * thousands of objects) never opens thousands of requests at once; the queue is bounded
+ * (`maxQueued`), and a write that finds it full is dropped, counted (`dropped`, `onDrop`) and
+ * logged at most once per `dropLogIntervalMs`. Failures are logged and dropped too: an event is
+ * worth less than the reconcile that emits it.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -38,6 +42,14 @@ export interface EventRecorderOptions {
   clusterScopedNamespace?: string;
   /** Series remembered at most (oldest forgotten first); default 4096. */
   maxSeries?: number;
+  /** Event writes (creates and series patches) sent to the API server at once; default 4. */
+  maxInFlight?: number;
+  /** Event writes waiting for a writer at most; past it a write is dropped. Default 1000. */
+  maxQueued?: number;
+  /** Called for each write dropped because the queue was full (a metric). */
+  onDrop?: () => void;
+  /** A full queue is logged at most this often; default 10 s. */
+  dropLogIntervalMs?: number;
   log?: Logger;
   now?: () => number;
 }
@@ -84,6 +96,15 @@ export class EventRecorder {
   /** Insertion-ordered: the first entry is the least recently used one. */
   private readonly series = new Map<string, Series>();
   private readonly pending = new Set<Promise<void>>();
+  private readonly maxInFlight: number;
+  private readonly maxQueued: number;
+  private readonly onDrop: () => void;
+  private readonly dropLogIntervalMs: number;
+  /** Writes waiting for one of the `maxInFlight` writers. */
+  private readonly writeQueue: Array<() => Promise<void>> = [];
+  private writing = 0;
+  private droppedCount = 0;
+  private lastDropLog = -Infinity;
   private closed = false;
 
   constructor(opts: EventRecorderOptions) {
@@ -97,6 +118,20 @@ export class EventRecorder {
     this.clusterScopedNamespace = opts.clusterScopedNamespace ?? CLUSTER_SCOPED_EVENT_NAMESPACE;
     this.log = opts.log ?? silentLogger;
     this.now = opts.now ?? Date.now;
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 4);
+    this.maxQueued = Math.max(0, opts.maxQueued ?? 1000);
+    this.onDrop = opts.onDrop ?? (() => undefined);
+    this.dropLogIntervalMs = opts.dropLogIntervalMs ?? 10_000;
+  }
+
+  /** Event writes dropped so far because the write queue was full. */
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
+  /** Event writes waiting for a writer, and being sent. */
+  get backlog(): number {
+    return this.writeQueue.length + this.writing;
   }
 
   /**
@@ -162,17 +197,57 @@ export class EventRecorder {
     const s: Series = { namespace, count: 1, writtenCount: 1, lastObserved: now, lastFlush: now, event };
     if (existing?.flushTimer) clearTimeout(existing.flushTimer);
     this.touch(key, s);
-    s.creating = this.create(s);
+    s.creating = this.create(s, key);
     this.track(s.creating);
   }
 
-  private async create(s: Series): Promise<void> {
-    try {
-      const created = await this.api.createNamespacedEvent({ namespace: s.namespace, body: s.event });
-      s.name = created.metadata?.name ?? s.event.metadata?.name;
-    } catch (err) {
-      this.log.warn({ err: errorMessage(err), reason: s.event.reason, regarding: s.event.regarding?.name }, 'could not create event');
+  /**
+   * Queues `write` for one of the writers; resolves when it has run (or failed), or at once,
+   * false, when the queue is full and the write was dropped.
+   */
+  private submit(write: () => Promise<void>): Promise<boolean> {
+    if (this.writeQueue.length >= this.maxQueued) {
+      this.droppedCount++;
+      try {
+        this.onDrop();
+      } catch {
+        // A metric callback must not turn a drop into an error.
+      }
+      const now = this.now();
+      if (now - this.lastDropLog >= this.dropLogIntervalMs) {
+        this.lastDropLog = now;
+        this.log.warn({ dropped: this.droppedCount, queued: this.writeQueue.length }, 'event write queue full: dropping events (the API server is slow or unreachable)');
+      }
+      return Promise.resolve(false);
     }
+    return new Promise((resolve) => {
+      this.writeQueue.push(() => write().catch(() => undefined).then(() => resolve(true)));
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    while (this.writing < this.maxInFlight && this.writeQueue.length > 0) {
+      const write = this.writeQueue.shift()!;
+      this.writing++;
+      void write().finally(() => {
+        this.writing--;
+        this.drain();
+      });
+    }
+  }
+
+  private async create(s: Series, key?: string): Promise<void> {
+    const sent = await this.submit(async () => {
+      try {
+        const created = await this.api.createNamespacedEvent({ namespace: s.namespace, body: s.event });
+        s.name = created.metadata?.name ?? s.event.metadata?.name;
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err), reason: s.event.reason, regarding: s.event.regarding?.name }, 'could not create event');
+      }
+    });
+    // Dropped: forget the series, so that the next occurrence tries a create again.
+    if (!sent && key !== undefined && this.series.get(key) === s) this.series.delete(key);
   }
 
   /** Writes the count now if the last write is old enough, else once the interval has passed. */
@@ -201,11 +276,19 @@ export class EventRecorder {
     if (!s.name || s.count === s.writtenCount) return;
     const count = s.count;
     s.lastFlush = this.now();
+    const name = s.name;
     const patch = { series: { count, lastObservedTime: new V1MicroTime(s.lastObserved) } };
-    try {
-      await this.api.patchNamespacedEvent({ name: s.name, namespace: s.namespace, body: patch }, MERGE_PATCH);
-      s.writtenCount = Math.max(s.writtenCount, count);
-    } catch (err) {
+    let failure: unknown;
+    await this.submit(async () => {
+      try {
+        await this.api.patchNamespacedEvent({ name, namespace: s.namespace, body: patch }, MERGE_PATCH);
+        s.writtenCount = Math.max(s.writtenCount, count);
+      } catch (err) {
+        failure = err;
+      }
+    });
+    if (failure !== undefined) {
+      const err = failure;
       if (isNotFound(err)) {
         // The Event expired (the API server keeps them about an hour): start a new one.
         s.name = undefined;

@@ -1019,6 +1019,63 @@ describe('EventRecorder (fake API)', () => {
     expect(api.created).toHaveLength(1);
   });
 
+  it('queues writes behind a few writers, drops (counted, logged once) when the queue is full, and never blocks the caller', async () => {
+    const api = new FakeEventsApi();
+    let inFlight = 0;
+    let most = 0;
+    const gates: Array<() => void> = [];
+    const create = api.createNamespacedEvent;
+    api.createNamespacedEvent = async (p) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise<void>((resolve) => gates.push(resolve));
+      inFlight--;
+      return create(p);
+    };
+    const warnings: string[] = [];
+    const log = { debug: () => undefined, info: () => undefined, warn: (_o: object, m?: string) => warnings.push(m ?? ''), error: () => undefined };
+    let drops = 0;
+    const r = recorder(api, () => Date.now(), { maxInFlight: 2, maxQueued: 3, log, onDrop: () => drops++ });
+    // Seven different events at once: 2 sent, 3 queued, 2 dropped; record() returns at once each time.
+    for (let i = 0; i < 7; i++) expect(r.record(widget, 'Normal', 'Applied', 'Apply', `change ${i}`)).toBeUndefined();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(most).toBe(2);
+    expect(r.dropped).toBe(2);
+    expect(drops).toBe(2);
+    expect(r.backlog).toBe(5);
+    expect(warnings).toEqual(['event write queue full: dropping events (the API server is slow or unreachable)']);
+    while (api.created.length < 5) {
+      gates.splice(0).forEach((open) => open());
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await r.flush();
+    expect(most).toBe(2);
+    expect(api.created.map((e) => e.note)).toEqual(['change 0', 'change 1', 'change 2', 'change 3', 'change 4']);
+    // A dropped event is not remembered as a series: its next occurrence is created.
+    r.record(widget, 'Normal', 'Applied', 'Apply', 'change 6');
+    while (gates.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    gates.splice(0).forEach((open) => open());
+    await r.flush();
+    expect(api.created.map((e) => e.note)).toContain('change 6');
+    expect(api.patches).toHaveLength(0);
+  });
+
+  it('a repeat of the same reason and note for the same object patches the existing Event, never creates another', async () => {
+    const api = new FakeEventsApi();
+    const r = recorder(api, () => Date.now(), { flushIntervalMs: 0 });
+    r.record(widget, 'Warning', 'SingleOwner', 'Apply', 'refused');
+    await r.flush();
+    r.record({ ...widget, metadata: { ...widget.metadata, resourceVersion: '8' } }, 'Warning', 'SingleOwner', 'Apply', 'refused');
+    await r.flush();
+    r.record(widget, 'Warning', 'SingleOwner', 'Apply', 'refused');
+    await r.flush();
+    expect(api.created).toHaveLength(1);
+    expect(api.patches.map((p) => [p.name, (p.body as { series: { count: number } }).series.count])).toEqual([
+      [api.created[0]!.metadata!.name, 2],
+      [api.created[0]!.metadata!.name, 3],
+    ]);
+  });
+
   it('puts events about cluster-scoped objects in kube-system', async () => {
     const api = new FakeEventsApi();
     const r = recorder(api, () => Date.now());
