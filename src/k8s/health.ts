@@ -1,16 +1,16 @@
 /**
- * The operator's probe and metrics endpoint, on its own small node:http server (not the
- * decision API's) so that probes keep answering when the API is saturated and the port can be
- * kept off the Service:
+ * The operator's probe and metrics endpoint, on its own small server (not the decision API's) so
+ * that probes keep answering when the API is saturated and the port can be kept off the Service.
+ * It is fastify, set up as the other two servers (src/http/fastify.ts):
  *
  * - /healthz: the process is alive (liveness; optional named checks);
  * - /readyz: every registered readiness check passes (caches synced, store reachable...);
  *   `?verbose` lists each check, as kube-apiserver does;
  * - /metrics: the Prometheus registry in text format.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
+import { boundPort, createHttpApp, listen, type ErrorReply } from '../http/fastify.js';
 import { errorMessage, silentLogger, type Logger } from './client.js';
 
 /** Passes by resolving (to anything but false); fails by throwing or returning false. */
@@ -27,25 +27,36 @@ export interface HealthServerOptions {
   log?: Logger;
 }
 
+/** Probes read text, as kube-apiserver's own /healthz and /readyz answer: errors are one text line too. */
+const textReply: ErrorReply = (reply, status, message) => reply.code(status).type('text/plain').send(`${message}\n`);
+
 export class HealthServer {
-  private readonly server: Server;
+  private readonly app: FastifyInstance;
   private readonly readyChecks = new Map<string, Check>();
   private readonly healthChecks = new Map<string, Check>();
   private readonly checkTimeoutMs: number;
-  private readonly log: Logger;
 
   constructor(private readonly opts: HealthServerOptions = {}) {
     this.checkTimeoutMs = opts.checkTimeoutMs ?? 5_000;
-    this.log = opts.log ?? silentLogger;
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        this.log.error({ err: errorMessage(err), url: req.url }, 'health endpoint failed');
-        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
-        res.end('internal error\n');
-      });
+    this.app = createHttpApp({
+      // Probes send no body.
+      bodyLimit: 1024,
+      log: opts.log ?? silentLogger,
+      // Probes open a connection per request; do not let idle sockets delay close().
+      keepAliveTimeoutMs: 1_000,
+      forceCloseConnections: true,
+      errorReply: textReply,
     });
-    // Probes open a connection per request; do not let idle sockets delay close().
-    this.server.keepAliveTimeout = 1_000;
+    // GET routes answer HEAD too (fastify's exposeHeadRoutes).
+    this.app.get('/healthz', async (request, reply) => this.answerChecks(reply, this.healthChecks, verbose(request)));
+    this.app.get('/livez', async (request, reply) => this.answerChecks(reply, this.healthChecks, verbose(request)));
+    this.app.get('/readyz', async (request, reply) => this.answerChecks(reply, this.readyChecks, verbose(request)));
+    const registry = opts.registry;
+    if (registry) this.app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+    this.app.setNotFoundHandler((request, reply) => {
+      if (request.method === 'GET' || request.method === 'HEAD') return textReply(reply, 404, 'not found');
+      return textReply(reply.header('allow', 'GET, HEAD'), 405, 'method not allowed');
+    });
   }
 
   addReadyCheck(name: string, check: Check): void {
@@ -58,54 +69,18 @@ export class HealthServer {
 
   /** Starts listening; resolves to the bound port (useful with port 0). */
   listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port ?? 8081, this.opts.host, () => {
-        this.server.off('error', reject);
-        resolve(this.port);
-      });
-    });
+    return listen(this.app, this.opts.port ?? 8081, this.opts.host);
   }
 
   get port(): number {
-    const addr = this.server.address() as AddressInfo | null;
-    return addr?.port ?? 0;
+    return boundPort(this.app);
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.server.listening) return resolve();
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    return this.app.close();
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' });
-      res.end('method not allowed\n');
-      return;
-    }
-    switch (url.pathname) {
-      case '/healthz':
-      case '/livez':
-        return this.answerChecks(res, this.healthChecks, url.searchParams.has('verbose'));
-      case '/readyz':
-        return this.answerChecks(res, this.readyChecks, url.searchParams.has('verbose'));
-      case '/metrics': {
-        if (!this.opts.registry) break;
-        const body = await this.opts.registry.metrics();
-        res.writeHead(200, { 'Content-Type': this.opts.registry.contentType });
-        res.end(body);
-        return;
-      }
-    }
-    res.writeHead(404, { 'Content-Type': 'text/plain' });
-    res.end('not found\n');
-  }
-
-  private async answerChecks(res: ServerResponse, checks: Map<string, Check>, verbose: boolean): Promise<void> {
+  private async answerChecks(reply: FastifyReply, checks: Map<string, Check>, verbose: boolean): Promise<FastifyReply> {
     const results = await Promise.all([...checks].map(async ([name, check]) => ({ name, error: await this.runCheck(check) })));
     const failed = results.filter((r) => r.error !== undefined);
     const lines = results.map((r) => (r.error === undefined ? `[+]${r.name} ok` : `[-]${r.name} failed: ${r.error}`));
@@ -113,8 +88,7 @@ export class HealthServer {
     let body: string;
     if (verbose) body = [...lines, ok ? 'ok' : 'failed'].join('\n') + '\n';
     else body = ok ? 'ok\n' : lines.filter((l) => l.startsWith('[-]')).join('\n') + '\n';
-    res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
-    res.end(body);
+    return reply.code(ok ? 200 : 503).type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(body);
   }
 
   /** undefined when the check passed, else why it failed. */
@@ -136,4 +110,9 @@ export class HealthServer {
       clearTimeout(timer);
     }
   }
+}
+
+/** `?verbose` lists every check, as kube-apiserver does. */
+function verbose(request: FastifyRequest): boolean {
+  return Object.hasOwn(request.query as object, 'verbose');
 }

@@ -3,13 +3,14 @@
  * routes to a DecisionIndex and an Authenticator; main.ts adds the store, the logger and the
  * process around it. Bad input is always a 4xx with `{error}`; never a 5xx.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { DEFAULT_SESSION_TTL_MS, parseLogin, userProfile, userSummary } from '../model/directory.js';
 import { parseRequest, tenantNotFound, type CheckRequest } from '../model/engine.js';
 import { RequestError } from '../model/request-error.js';
 import { nearMisses } from '../model/near-misses.js';
 import { oneLine } from '../escape.js';
+import { collectRoutes, createHttpApp, FRAMEWORK_ERRORS } from '../http/fastify.js';
 import { AuthUnavailableError, type Authenticator, type Caller } from './auth.js';
 import type { DecisionIndex } from './decision-index.js';
 import { ServerMetrics } from './metrics.js';
@@ -220,56 +221,47 @@ function formatValidation(errors: { instancePath: string; message?: string; para
 /** Answered without a token. */
 const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
-const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
-
-/** fastify's own errors, in our words: a status and one line that never quotes the request. */
-const FRAMEWORK_ERRORS: Record<string, { status: number; message: string }> = {
-  FST_ERR_MAX_PARAM_LENGTH: { status: 414, message: 'a path parameter is longer than 512 characters' },
-  FST_ERR_BAD_URL: { status: 400, message: 'malformed URL: invalid percent-encoding' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, message: 'unsupported content type: send application/json' },
-  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, message: 'request body too large' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, message: 'empty JSON body: send a JSON object' },
-  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, message: 'malformed JSON body' },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, message: 'Content-Length does not match the body' },
-  FST_ERR_CTP_INVALID_TYPE: { status: 400, message: 'invalid Content-Type header' },
-};
-
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const { index, auth } = options;
   const metrics = options.metrics ?? new ServerMetrics();
   metrics.attach(index);
-  const requestTimeout = options.requestTimeoutMs ?? 10_000;
-  const headersTimeout = Math.min(options.headersTimeoutMs ?? 5_000, requestTimeout);
   const logger = options.logger;
-  const loggerInstance: FastifyBaseLogger | undefined = logger;
-  const app = Fastify({
-    ...(loggerInstance ? { loggerInstance } : { logger: false }),
-    // Request logging is ours, at debug level: the hot path must not write two lines per check.
-    logController: new LogController({ disableRequestLogging: true }),
+  const app = createHttpApp({
+    ...(logger ? { fastifyLogger: logger } : {}),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    requestTimeout,
-    keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
-    connectionTimeout: options.connectionTimeoutMs ?? 120_000,
-    http: { requestTimeout, headersTimeout, connectionsCheckingInterval: options.timeoutCheckIntervalMs ?? 1_000 },
-    routerOptions: { maxParamLength: 512 },
-    return503OnClosing: true,
-    // Strict validation: no type coercion, unknown fields rejected rather than silently dropped.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
-    schemaErrorFormatter: formatValidation,
-    // Errors the router answers before any hook (a path parameter over maxParamLength, a bad
-    // percent-encoding): authenticated first, then answered in the one shape, never echoing the URL.
-    frameworkErrors: (err, request, rawReply) => {
-      const reply = rawReply as unknown as FastifyReply;
-      void (async () => {
-        try {
-          if (!PUBLIC_PATHS.has((request.raw.url ?? '').split('?')[0] ?? '') && !(await authenticate(request, reply))) return;
-          const known = FRAMEWORK_ERRORS[err.code] ?? { status: 400, message: 'malformed request' };
-          await reply.code(known.status).send({ error: known.message });
-        } catch (e) {
-          if (e instanceof AuthUnavailableError) await reply.code(503).header('retry-after', '1').send({ error: oneLine(e.message) });
-          else await reply.code(500).send({ error: 'internal error' });
-        }
-      })();
+    ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+    ...(options.headersTimeoutMs !== undefined ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
+    ...(options.keepAliveTimeoutMs !== undefined ? { keepAliveTimeoutMs: options.keepAliveTimeoutMs } : {}),
+    connectionTimeoutMs: options.connectionTimeoutMs ?? 120_000,
+    timeoutCheckIntervalMs: options.timeoutCheckIntervalMs ?? 1_000,
+    classifyError: (err, request, reply) => {
+      if (err instanceof RequestError) return reply.code(400).send({ error: oneLine(err.message) });
+      if (err instanceof AuthUnavailableError) {
+        request.log.warn({ err: err.message }, 'authentication unavailable');
+        return reply.code(503).header('retry-after', '1').send({ error: oneLine(err.message) });
+      }
+      return undefined;
+    },
+    fastify: {
+      routerOptions: { maxParamLength: 512 },
+      // Strict validation: no type coercion, unknown fields rejected rather than silently dropped.
+      ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+      schemaErrorFormatter: formatValidation,
+      // Errors the router answers before any hook (a path parameter over maxParamLength, a bad
+      // percent-encoding): authenticated first, then answered in the one shape, never echoing the URL.
+      frameworkErrors: (err, request, rawReply) => {
+        const reply = rawReply as unknown as FastifyReply;
+        void (async () => {
+          try {
+            if (!PUBLIC_PATHS.has((request.raw.url ?? '').split('?')[0] ?? '') && !(await authenticate(request, reply))) return;
+            const known = FRAMEWORK_ERRORS[err.code] ?? { status: 400, message: 'malformed request' };
+            await reply.code(known.status).send({ error: known.message });
+          } catch (e) {
+            if (e instanceof AuthUnavailableError) await reply.code(503).header('retry-after', '1').send({ error: oneLine(e.message) });
+            else await reply.code(500).send({ error: 'internal error' });
+          }
+        })();
+      },
     },
   });
 
@@ -298,21 +290,6 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     if (caller) (request as FastifyRequest & { caller: Caller | null }).caller = caller;
   });
 
-  app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err instanceof RequestError || err.validation) return reply.code(400).send({ error: oneLine(err.message) });
-    if (err instanceof AuthUnavailableError) {
-      request.log.warn({ err: err.message }, 'authentication unavailable');
-      return reply.code(503).header('retry-after', '1').send({ error: oneLine(err.message) });
-    }
-    const known = err.code ? FRAMEWORK_ERRORS[err.code] : undefined;
-    if (known) return reply.code(known.status).send({ error: known.message });
-    const status = err.statusCode ?? 500;
-    // Other client errors of fastify's: their status, in our shape, without what the request sent.
-    if (status >= 400 && status < 500) return reply.code(status).send({ error: `request refused (${err.code ?? status})` });
-    request.log.error({ err }, 'request failed');
-    return reply.code(500).send({ error: 'internal error' });
-  });
-
   app.setNotFoundHandler((_request, reply) => {
     // Never the URL back: it is the caller's text, and may be 64 KiB of it.
     reply.code(404).send({ error: 'no such route: see GET /healthz, /readyz, /metrics and the /v1 API in docs/decision-api.md' });
@@ -328,12 +305,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   // Every route's methods, to answer 405 rather than 404 for a known path with another method.
-  const routes = new Map<string, Set<string>>();
-  app.addHook('onRoute', (route) => {
-    const methods = routes.get(route.url) ?? new Set<string>();
-    for (const m of [route.method].flat()) methods.add(m);
-    routes.set(route.url, methods);
-  });
+  const routes = collectRoutes(app);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -435,15 +407,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   // A known path asked with another method: 405 with Allow (after authentication, as everything).
-  for (const [url, methods] of routes) {
-    const allow = [...methods].sort();
-    const others = ALL_METHODS.filter((m) => !methods.has(m));
-    if (others.length === 0) continue;
-    app.route({
-      method: others, url,
-      handler: async (_request, reply) => reply.code(405).header('allow', allow.join(', ')).send({ error: `method not allowed: ${allow.join(', ')}` }),
-    });
-  }
+  routes.answerOtherMethods();
 
   app.addHook('onClose', async () => {
     metrics.close();

@@ -4,17 +4,19 @@
  * Every replica serves it (leader or not).
  *
  * HTTP rules: a body over `maxBodyBytes` (1 MiB) is 413, a body that is not an AdmissionReview is
- * 400, another path 404, another method 405. Once a review is read, the answer is always a 200
- * AdmissionReview: if judging fails unexpectedly, the request is refused with code 500 rather
- * than left to the API server's failurePolicy. Nothing a client sends can crash the process.
+ * 400, a content type other than JSON 415, another path 404, another method 405, each with
+ * `{"message": "one line"}`. Once a review is read, the answer is always a 200 AdmissionReview: if
+ * judging fails unexpectedly, the request is refused with code 500 rather than left to the API
+ * server's failurePolicy. Nothing a client sends can crash the process. The server is fastify,
+ * set up as the other two (src/http/fastify.ts); a rotated certificate is served to new
+ * connections without a restart (setCertificate, driven by certs.ts).
  */
 import type { AdmissionOutcome } from './metrics.js';
-import { createServer, type Server } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { FastifyInstance } from 'fastify';
+import { ALL_METHODS, boundPort, createHttpApp, listen, serveCertificate, type ErrorReply } from '../http/fastify.js';
 import { errorMessage, silentLogger, type Logger } from '../k8s/client.js';
-import { parseAdmissionReview, reviewResponse, type AdmissionRequest, type AdmissionResponse } from './admission.js';
+import { parseAdmissionReview, reviewResponse, type AdmissionRequest, type AdmissionResponse, type AdmissionReview } from './admission.js';
 import { DirectoryCertificates, SelfSignedCertificates, type CertificateSource, type ServingCertificate } from './certs.js';
 import { DEFAULT_BIND_CHECK_ROLES, SubjectAccessReviewChecker, type EscalationChecker } from './escalation.js';
 import { review } from './review.js';
@@ -70,147 +72,66 @@ export interface WebhookServerOptions {
   requestTimeoutMs?: number;
 }
 
-class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) {
-      reject(new HttpError(413, `request body over ${limit} bytes`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > limit) {
-        failed = true;
-        reject(new HttpError(413, `request body over ${limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => !failed && resolve(Buffer.concat(chunks)));
-    req.on('error', (err) => !failed && reject(err));
-  });
-}
+/** The webhook's errors are `{"message": "..."}` (what it has always answered). */
+const messageReply: ErrorReply = (reply, status, message) => reply.code(status).send({ message });
 
 /** The HTTPS server alone (no Kubernetes): what the tests drive with crafted reviews. */
 export class WebhookServer {
-  private readonly server: Server;
+  private readonly app: FastifyInstance;
   private readonly log: Logger;
-  private readonly maxBodyBytes: number;
 
   constructor(private readonly opts: WebhookServerOptions) {
     this.log = opts.log ?? silentLogger;
-    this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    this.server = createServer({ cert: opts.certificate.cert, key: opts.certificate.key, minVersion: 'TLSv1.2' }, (req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        this.log.error({ err: errorMessage(err) }, 'webhook request failed');
-        this.send(res, 500, { message: 'internal error' });
-      });
+    this.app = createHttpApp({
+      https: opts.certificate,
+      bodyLimit: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      log: this.log,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
+      // kube-apiserver keeps connections to webhooks open; idle ones go after a while.
+      keepAliveTimeoutMs: 30_000,
+      forceCloseConnections: true,
+      // kube-apiserver sends application/json; another type is refused (415), none is taken as JSON.
+      jsonOnly: true,
+      errorReply: messageReply,
     });
-    this.server.requestTimeout = opts.requestTimeoutMs ?? 10_000;
-    this.server.headersTimeout = Math.min(this.server.requestTimeout, 5_000);
-    // kube-apiserver keeps connections to webhooks open; idle ones go after a while.
-    this.server.keepAliveTimeout = 30_000;
-    this.server.on('tlsClientError', (err) => this.log.debug({ err: err.message }, 'webhook TLS handshake failed (caBundle not set yet?)'));
-    this.server.on('clientError', (err, socket) => {
-      this.log.debug({ err: err.message }, 'webhook client error');
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
+    this.app.server.on('tlsClientError', (err: Error) => this.log.debug({ err: err.message }, 'webhook TLS handshake failed (caBundle not set yet?)'));
+    this.app.get('/healthz', { exposeHeadRoute: false }, async () => ({ status: 'ok' }));
+    this.app.post(WEBHOOK_PATH, async (request, reply) => {
+      const parsed = parseAdmissionReview(request.body);
+      if ('error' in parsed) return messageReply(reply, 400, `not an AdmissionReview: ${parsed.error}`);
+      return this.admit(parsed);
     });
+    this.app.route({
+      method: ALL_METHODS.filter((m) => m !== 'POST'), url: WEBHOOK_PATH,
+      handler: async (request, reply) => messageReply(reply.header('allow', 'POST'), 405, `${request.method} not allowed; use POST`),
+    });
+    this.app.setNotFoundHandler((_request, reply) => messageReply(reply, 404, `not found; the webhook is POST ${WEBHOOK_PATH}`));
   }
 
   /** Serves a new certificate to new connections (rotation). */
   setCertificate(cert: ServingCertificate): void {
-    this.server.setSecureContext({ cert: cert.cert, key: cert.key, minVersion: 'TLSv1.2' });
+    serveCertificate(this.app, cert);
   }
 
-  listen(port: number, host?: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        this.server.on('error', (err) => this.log.error({ err: err.message }, 'webhook server error'));
-        resolve((this.server.address() as AddressInfo).port);
-      });
-    });
+  async listen(port: number, host?: string): Promise<number> {
+    const bound = await listen(this.app, port, host);
+    this.app.server.on('error', (err: Error) => this.log.error({ err: err.message }, 'webhook server error'));
+    return bound;
   }
 
   get port(): number {
-    return (this.server.address() as AddressInfo | null)?.port ?? 0;
+    return boundPort(this.app);
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.server.listening) {
-        resolve();
-        return;
-      }
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    return this.app.close();
   }
 
-  private send(res: ServerResponse, status: number, body: unknown): void {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const text = JSON.stringify(body);
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
-    res.end(text);
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/healthz' && req.method === 'GET') {
-      this.send(res, 200, { status: 'ok' });
-      return;
-    }
-    if (path !== WEBHOOK_PATH) {
-      this.send(res, 404, { message: `not found; the webhook is POST ${WEBHOOK_PATH}` });
-      return;
-    }
-    if (req.method !== 'POST') {
-      res.setHeader('Allow', 'POST');
-      this.send(res, 405, { message: `${req.method} not allowed; use POST` });
-      return;
-    }
-    const type = req.headers['content-type'];
-    if (type && !/^application\/json\b/i.test(type)) {
-      this.send(res, 415, { message: 'Content-Type must be application/json' });
-      return;
-    }
-    let raw: Buffer;
-    try {
-      raw = await readBody(req, this.maxBodyBytes);
-    } catch (err) {
-      const status = err instanceof HttpError ? err.status : 400;
-      res.setHeader('Connection', 'close');
-      this.send(res, status, { message: errorMessage(err) });
-      if (status === 413) req.resume();
-      return;
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      this.send(res, 400, { message: 'body is not JSON' });
-      return;
-    }
-    const parsed = parseAdmissionReview(body);
-    if ('error' in parsed) {
-      this.send(res, 400, { message: `not an AdmissionReview: ${parsed.error}` });
-      return;
-    }
+  /**
+   * One AdmissionReview judged: once it is read, the answer is always a 200 AdmissionReview (a
+   * judging failure is a refusal with code 500, not left to the API server's failurePolicy).
+   */
+  private async admit(parsed: { apiVersion: string; request: AdmissionRequest }): Promise<AdmissionReview> {
     const { request } = parsed;
     let response: AdmissionResponse;
     let outcome: AdmissionOutcome | undefined;
@@ -228,7 +149,7 @@ export class WebhookServer {
     this.opts.onReview?.(outcome ?? (response.allowed ? 'allowed' : 'denied'));
     if (response.allowed) this.log.debug({ ...who, warnings: response.warnings }, 'admitted');
     else this.log.info({ ...who, code: response.status?.code, message: response.status?.message }, 'refused');
-    this.send(res, 200, reviewResponse(parsed.apiVersion, response));
+    return reviewResponse(parsed.apiVersion, response);
   }
 }
 
