@@ -9,20 +9,14 @@
 import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
-export type { Logger } from 'pino';
-
 /**
- * The part of a logger that library code calls: pino's Logger satisfies it, and tests (or a
- * caller that wants silence) can pass anything with these four methods.
+ * The one logger type of the project: pino's. Every module that logs takes a `Logger`; a test
+ * that reads what was logged gives one writing to its own stream (`pino(options, stream)`).
  */
-export interface LogPort {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+export type { Logger };
 
-export const silentLogger: LogPort = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+/** For a caller that wants silence: logs nothing at any level (and opens no stream for it). */
+export const silentLogger: Logger = pino({ level: 'silent' }, { write: () => undefined });
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

@@ -19,7 +19,7 @@ import type { EventRecorder } from '../k8s/events.js';
 import { Informer, resourcePath } from '../k8s/informer.js';
 import { setCondition, statusEqual, type Condition } from '../k8s/status.js';
 import { WorkQueue, reconcileWorker } from '../k8s/workqueue.js';
-import type { LogPort } from '../log.js';
+import type { Logger } from '../log.js';
 import type { AccessStore } from '../store/store.js';
 import { targetConfig, TargetSpecError, type TargetConfig } from '../targets/orchestrator.js';
 import { UiPathError, type UiPathClient } from '../targets/uipath/client.js';
@@ -36,7 +36,7 @@ export interface OrchestratorControllerOptions {
   kc: KubeConfig;
   store: AccessStore;
   events: Pick<EventRecorder, 'record'>;
-  log: LogPort;
+  log: Logger;
   /** Calls in flight per target (default 8). */
   concurrency?: number;
   /** Client settings for tests (timeouts, attempts). */

@@ -9,9 +9,9 @@
  * probes, as kube-apiserver's own /readyz answers.
  */
 import type { Server as HttpsServer } from 'node:https';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { oneLine } from '../escape.js';
-import type { LogPort } from '../log.js';
+import type { Logger } from '../log.js';
 
 /** fastify's own errors, in our words: a status and one line that never quotes the request. */
 export const FRAMEWORK_ERRORS: Readonly<Record<string, { status: number; message: string }>> = {
@@ -41,12 +41,12 @@ export interface HttpAppOptions {
   /** Largest accepted body in bytes: larger is 413. */
   bodyLimit: number;
   /** Where unexpected failures (500) are logged; silent when absent. */
-  log?: LogPort;
+  log?: Logger;
   /**
    * Also fastify's logger (request.log, the listening address): the decision API's. Request
    * logging stays ours either way: the hot path must not write two lines per request.
    */
-  fastifyLogger?: FastifyBaseLogger;
+  fastifyLogger?: Logger;
   /** Serve HTTPS with this certificate (see serveCertificate for rotation). */
   https?: { cert: string; key: string };
   /** The whole request (headers and body) must arrive within this. Default 10 s. */

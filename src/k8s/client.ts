@@ -26,11 +26,6 @@ import {
   type RequestContext,
   type ResponseContext,
 } from '@kubernetes/client-node';
-import { silentLogger, type LogPort } from '../log.js';
-
-/** The subset of pino's Logger the runtime uses, so tests can pass a stub (one definition, in src/log.ts). */
-export type Logger = LogPort;
-export { silentLogger };
 
 /**
  * The KubeConfig of the environment, as kubectl finds it: the file given, else $KUBECONFIG,

@@ -19,7 +19,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { EventsV1Api, V1MicroTime, type EventsV1Event, type KubeConfig, type KubernetesObject, type V1ObjectReference } from '@kubernetes/client-node';
-import { errorMessage, isNotFound, MERGE_PATCH, silentLogger, type Logger } from './client.js';
+import { errorMessage, isNotFound, MERGE_PATCH } from './client.js';
+import { silentLogger, type Logger } from '../log.js';
 import { scrubSecrets } from '../log.js';
 
 export type EventType = 'Normal' | 'Warning';

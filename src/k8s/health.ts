@@ -11,7 +11,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { boundPort, createHttpApp, listen, type ErrorReply } from '../http/fastify.js';
-import { errorMessage, silentLogger, type Logger } from './client.js';
+import { errorMessage } from './client.js';
+import { silentLogger, type Logger } from '../log.js';
 
 /** Passes by resolving (to anything but false); fails by throwing or returning false. */
 export type Check = () => unknown | Promise<unknown>;

@@ -21,7 +21,8 @@
  */
 import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { Backoff, sleep, type BackoffOptions } from './backoff.js';
-import { errorCode, errorMessage, rawRequest, silentLogger, type Logger } from './client.js';
+import { errorCode, errorMessage, rawRequest } from './client.js';
+import { silentLogger, type Logger } from '../log.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 

@@ -22,7 +22,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
 import { sleep, withJitter } from './backoff.js';
-import { errorMessage, isConflict, isNotFound, requestOptions, silentLogger, type Logger } from './client.js';
+import { errorMessage, isConflict, isNotFound, requestOptions } from './client.js';
+import { silentLogger, type Logger } from '../log.js';
 
 /** The Lease calls the elector makes (CoordinationV1Api satisfies it; tests may fake it). */
 export type LeaseApi = Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;

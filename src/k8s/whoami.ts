@@ -13,7 +13,8 @@ import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import type { RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { errorCode, errorMessage, rawRequest, type Logger } from './client.js';
+import { errorCode, errorMessage, rawRequest } from './client.js';
+import type { Logger } from '../log.js';
 
 export interface Identity {
   username: string;

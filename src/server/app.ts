@@ -4,7 +4,7 @@
  * process around it. Bad input is always a 4xx with `{error}`; never a 5xx.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Logger } from 'pino';
+import type { Logger } from '../log.js';
 import { DEFAULT_SESSION_TTL_MS, parseLogin, userProfile, userSummary } from '../model/directory.js';
 import { parseRequest, tenantNotFound, type CheckRequest } from '../model/engine.js';
 import { RequestError } from '../model/request-error.js';

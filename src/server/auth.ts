@@ -7,7 +7,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
-import { silentLogger, type LogPort } from '../log.js';
+import { silentLogger, type Logger } from '../log.js';
 import type { AuthMode } from './options.js';
 
 
@@ -107,7 +107,7 @@ export class TokenFileAuth implements Authenticator {
   private tenantLists: (ReadonlySet<string> | undefined)[] = [];
   private readonly onChange: () => void;
 
-  constructor(readonly file: string, private readonly log: LogPort = silentLogger, pollIntervalMs = 2_000) {
+  constructor(readonly file: string, private readonly log: Logger = silentLogger, pollIntervalMs = 2_000) {
     const count = this.load();
     if (count === 0) throw new AuthConfigError(`token file ${file} holds no token (one token per line)`);
     this.onChange = () => this.reload();

@@ -18,12 +18,12 @@
  */
 import { TenantIndex } from '../model/engine.js';
 import type { AccessStore } from '../store/store.js';
-import { silentLogger, type LogPort } from '../log.js';
+import { silentLogger, type Logger } from '../log.js';
 import { sleep } from '../k8s/backoff.js';
 
 
 export interface DecisionIndexOptions {
-  logger?: LogPort;
+  logger?: Logger;
   /** Period of the `revisions()` safety net, also the liveness probe of the store. Default 5 s. */
   resyncIntervalMs?: number;
   /** Delay before retrying a failed load. Default 500 ms. */
@@ -90,7 +90,7 @@ export class DecisionIndex {
   private readonly slots = new Map<string, Slot>();
   private readonly reloads = new Map<string, Reload>();
   private readonly listeners = new Set<IndexListener>();
-  private readonly log: LogPort;
+  private readonly log: Logger;
   private readonly resyncIntervalMs: number;
   private readonly retryDelayMs: number;
   private readonly loadConcurrency: number;

@@ -23,7 +23,8 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import 'reflect-metadata';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { errorCode, errorMessage, rawRequest, silentLogger, type Logger } from '../k8s/client.js';
+import { errorCode, errorMessage, rawRequest } from '../k8s/client.js';
+import { silentLogger, type Logger } from '../log.js';
 
 type X509 = typeof import('@peculiar/x509');
 let x509Module: Promise<X509> | undefined;

@@ -24,6 +24,7 @@ import { LeaderElector, type LeaderElectorOptions, type LeaseApi } from '../../s
 import { createRuntimeMetrics, leaderObserver, reconcileObserver, workQueueObserver } from '../../src/k8s/metrics.js';
 import { setCondition, statusEqual, type Condition } from '../../src/k8s/status.js';
 import { reconcileWorker, WorkQueue, type ReconcileOutcome, type WorkQueueObserver } from '../../src/k8s/workqueue.js';
+import { recordingLogger } from '../support/logs.js';
 
 interface Deferred {
   promise: Promise<void>;
@@ -803,8 +804,7 @@ describe('Informer (fake API server)', () => {
 
   it('retries other watch and list errors with backoff, resuming from the same resourceVersion', async () => {
     const src = new FakeCollection();
-    const warnings: string[] = [];
-    const log = { debug: () => undefined, info: () => undefined, warn: (o: object) => warnings.push(JSON.stringify(o)), error: () => undefined };
+    const { log, at } = recordingLogger();
     src.listError = new Error('connection refused');
     const inf = track(fakeInformer(src, { log }));
     inf.start();
@@ -818,7 +818,7 @@ describe('Informer (fake API server)', () => {
     await until('a third watch', () => src.watches.length === 3);
     expect(src.current.query.resourceVersion).toBe('12');
     expect(src.listCalls).toBe(2);
-    expect(warnings.join('\n')).toMatch(/connection refused[\s\S]*socket hang up[\s\S]*internal error/);
+    expect(at('warn').map((r) => JSON.stringify(r)).join('\n')).toMatch(/connection refused[\s\S]*socket hang up[\s\S]*internal error/);
   });
 
   it('treats a watch that closes at once without events as a failure (no hot loop)', async () => {
@@ -1001,8 +1001,7 @@ describe('EventRecorder (fake API)', () => {
 
   it('truncates the note to 1024 bytes of UTF-8 and never throws into the caller', async () => {
     const api = new FakeEventsApi();
-    const errors: string[] = [];
-    const log = { debug: () => undefined, info: () => undefined, warn: (_o: object, m?: string) => errors.push(m ?? ''), error: () => undefined };
+    const { log, at } = recordingLogger();
     const r = recorder(api, () => Date.now(), { log });
     r.record(widget, 'Normal', 'Long', 'Apply', 'é'.repeat(2_000));
     await r.flush();
@@ -1014,7 +1013,7 @@ describe('EventRecorder (fake API)', () => {
     api.failCreate = true;
     expect(() => r.record(widget, 'Warning', 'X', 'Y', 'z')).not.toThrow();
     await r.close();
-    expect(errors).toEqual(['could not create event']);
+    expect(at('warn').map((r) => r.msg)).toEqual(['could not create event']);
     r.record(widget, 'Warning', 'Closed', 'Y', 'ignored');
     expect(api.created).toHaveLength(1);
   });
@@ -1032,8 +1031,7 @@ describe('EventRecorder (fake API)', () => {
       inFlight--;
       return create(p);
     };
-    const warnings: string[] = [];
-    const log = { debug: () => undefined, info: () => undefined, warn: (_o: object, m?: string) => warnings.push(m ?? ''), error: () => undefined };
+    const { log, at } = recordingLogger();
     let drops = 0;
     const r = recorder(api, () => Date.now(), { maxInFlight: 2, maxQueued: 3, log, onDrop: () => drops++ });
     // Seven different events at once: 2 sent, 3 queued, 2 dropped; record() returns at once each time.
@@ -1043,7 +1041,7 @@ describe('EventRecorder (fake API)', () => {
     expect(r.dropped).toBe(2);
     expect(drops).toBe(2);
     expect(r.backlog).toBe(5);
-    expect(warnings).toEqual(['event write queue full: dropping events (the API server is slow or unreachable)']);
+    expect(at('warn').map((r) => r.msg)).toEqual(['event write queue full: dropping events (the API server is slow or unreachable)']);
     while (api.created.length < 5) {
       gates.splice(0).forEach((open) => open());
       await new Promise((resolve) => setImmediate(resolve));

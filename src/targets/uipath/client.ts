@@ -10,7 +10,7 @@
  * - errors that name the call and UiPath's message, and a reason the status can show. The client
  *   secret and the token never appear in an error, a log line or anything else it returns.
  */
-import type { LogPort } from '../../log.js';
+import type { Logger } from '../../log.js';
 
 export type UiPathErrorReason = 'TargetUnreachable' | 'Unauthorized' | 'Forbidden' | 'RateLimited' | 'Conflict' | 'BadRequest' | 'NotFound' | 'ServerError';
 
@@ -49,7 +49,7 @@ export interface UiPathClientOptions {
   /** Base of the exponential backoff when UiPath gives no Retry-After, in ms (default 500). */
   backoffBaseMs?: number;
   fetch?: typeof fetch;
-  logger?: LogPort;
+  logger?: Logger;
   sleep?: (ms: number) => Promise<void>;
 }
 

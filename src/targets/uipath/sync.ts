@@ -3,7 +3,7 @@
  * tenant's state, plan, and (unless a dry run or `managementPolicy: Observe`) apply. Shared by
  * `rpa-access sync` and the operator's Orchestrator controller.
  */
-import type { LogPort } from '../../log.js';
+import type { Logger } from '../../log.js';
 import type { TenantState } from '../../model/types.js';
 import type { AccessStore, TargetObject } from '../../store/store.js';
 import type { TargetConfig } from '../orchestrator.js';
@@ -22,7 +22,7 @@ export interface SyncOptions {
   /** Plan only. */
   dryRun?: boolean;
   now?: number;
-  logger?: LogPort;
+  logger?: Logger;
   client?: UiPathClient;
   clientOptions?: Partial<UiPathClientOptions>;
   /** Told of each step applied (the operator turns them into Events). */
