@@ -7,6 +7,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
+import { LRUCache } from 'lru-cache';
 import { silentLogger, type Logger } from '../log.js';
 import type { AuthMode } from './options.js';
 
@@ -191,14 +192,24 @@ export interface TokenReviewAuthOptions {
   positiveTtlMs?: number;
   /** How long a refused token is refused without asking again. Default 5 s. */
   negativeTtlMs?: number;
-  /** Cache entries at most (oldest dropped first). Default 10 000. */
+  /** Cache entries at most, per cache (the least recently used dropped first). Default 10 000. */
   maxEntries?: number;
+  /** The clock, in milliseconds (tests move it); default performance.now(). */
   now?: () => number;
 }
 
-interface CacheEntry {
-  decision: AuthDecision;
-  expires: number;
+/**
+ * A bounded cache whose entries expire, each after its own TTL (lru-cache): an expired entry is
+ * never answered, whatever its recency.
+ */
+function expiringCache<V extends object | boolean>(maxEntries: number, now?: () => number): LRUCache<string, V> {
+  return new LRUCache<string, V>({
+    max: Math.max(1, maxEntries),
+    // Read the clock on every look-up: the default keeps one reading for 1 ms, with a timer each time.
+    ttlResolution: 0,
+    // lru-cache takes a start time of 0 for "no TTL": a clock that starts at 0 is shifted by one.
+    ...(now ? { perf: { now: () => now() + 1 } } : {}),
+  });
 }
 
 /**
@@ -208,16 +219,14 @@ interface CacheEntry {
  */
 export class TokenReviewAuth implements Authenticator {
   readonly mode = 'tokenreview' as const;
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly cache: LRUCache<string, AuthDecision>;
   private readonly inFlight = new Map<string, Promise<AuthDecision>>();
   private readonly positiveTtlMs: number;
   private readonly negativeTtlMs: number;
-  private readonly maxEntries: number;
-  private readonly now: () => number;
   /** Reviews actually sent (for tests and metrics). */
   reviews = 0;
 
-  private readonly access = new Map<string, { allowed: boolean; expires: number }>();
+  private readonly access: LRUCache<string, boolean>;
   private readonly accessInFlight = new Map<string, Promise<boolean>>();
   /** SubjectAccessReviews actually sent. */
   accessReviews = 0;
@@ -229,8 +238,9 @@ export class TokenReviewAuth implements Authenticator {
   ) {
     this.positiveTtlMs = options.positiveTtlMs ?? 30_000;
     this.negativeTtlMs = options.negativeTtlMs ?? 5_000;
-    this.maxEntries = Math.max(1, options.maxEntries ?? 10_000);
-    this.now = options.now ?? Date.now;
+    const maxEntries = options.maxEntries ?? 10_000;
+    this.cache = expiringCache(maxEntries, options.now);
+    this.access = expiringCache(maxEntries, options.now);
   }
 
   async authenticate(header: string | undefined): Promise<AuthDecision> {
@@ -238,10 +248,7 @@ export class TokenReviewAuth implements Authenticator {
     if ('reason' in t) return { ok: false, reason: t.reason };
     const key = sha256(t.token).toString('base64');
     const hit = this.cache.get(key);
-    if (hit) {
-      if (hit.expires > this.now()) return hit.decision;
-      this.cache.delete(key);
-    }
+    if (hit) return hit;
     const pending = this.inFlight.get(key);
     if (pending) return pending;
     const p = this.review(key, t.token).finally(() => this.inFlight.delete(key));
@@ -264,12 +271,7 @@ export class TokenReviewAuth implements Authenticator {
           user: { username: result.user ?? '', ...(result.uid ? { uid: result.uid } : {}), ...(result.groups ? { groups: result.groups } : {}), ...(result.extra ? { extra: result.extra } : {}) },
         }
       : { ok: false, reason: 'invalid token' };
-    if (this.cache.size >= this.maxEntries) {
-      // Map iteration order is insertion order: drop the oldest.
-      const oldest = this.cache.keys().next();
-      if (!oldest.done) this.cache.delete(oldest.value);
-    }
-    this.cache.set(key, { decision, expires: this.now() + (decision.ok ? this.positiveTtlMs : this.negativeTtlMs) });
+    this.cache.set(key, decision, { ttl: decision.ok ? this.positiveTtlMs : this.negativeTtlMs });
     return decision;
   }
 
@@ -287,10 +289,7 @@ export class TokenReviewAuth implements Authenticator {
     const user = caller.user;
     const key = sha256(JSON.stringify([user.username, user.uid ?? '', [...(user.groups ?? [])].sort(), tenant])).toString('base64');
     const hit = this.access.get(key);
-    if (hit) {
-      if (hit.expires > this.now()) return hit.allowed;
-      this.access.delete(key);
-    }
+    if (hit !== undefined) return hit;
     const pending = this.accessInFlight.get(key);
     if (pending) return pending;
     const reviewer = this.accessReviewer;
@@ -302,11 +301,7 @@ export class TokenReviewAuth implements Authenticator {
       } catch (err) {
         throw new AuthUnavailableError(`cannot check the caller's access: ${err instanceof Error ? err.message : String(err)}`);
       }
-      if (this.access.size >= this.maxEntries) {
-        const oldest = this.access.keys().next();
-        if (!oldest.done) this.access.delete(oldest.value);
-      }
-      this.access.set(key, { allowed, expires: this.now() + (allowed ? this.positiveTtlMs : this.negativeTtlMs) });
+      this.access.set(key, allowed, { ttl: allowed ? this.positiveTtlMs : this.negativeTtlMs });
       return allowed;
     })().finally(() => this.accessInFlight.delete(key));
     this.accessInFlight.set(key, p);
