@@ -1,37 +1,18 @@
 /**
- * The `Orchestrator` document (contract section 8): its spec, defaults and validation, and the
- * values derived from it (Identity URL, group prefix, sync period, scopes). Shared by the CLI
- * (`sync`, `import`) and the operator's Orchestrator controller.
+ * An `Orchestrator` (contract section 8) as a target: its spec checked, the defaults filled in,
+ * and the values derived from it (Identity URL, group prefix, sync period, scopes). Shared by
+ * the CLI (`sync`, `import`) and the operator's Orchestrator controller. The kind itself (names,
+ * spec type, defaults, CRD) is src/api/v1alpha1/orchestrator.ts's.
  */
+import {
+  DEFAULT_SCOPES,
+  DEFAULT_SYNC_PERIOD,
+  ORCHESTRATOR_KIND,
+  type DeletionPolicy,
+  type ManagementPolicy,
+  type OrchestratorDocument,
+} from '../api/v1alpha1/orchestrator.js';
 import { API_VERSION_FULL } from '../model/catalog.js';
-
-export const ORCHESTRATOR_KIND = 'Orchestrator';
-export const ORCHESTRATOR_PLURAL = 'orchestrators';
-
-export type ManagementPolicy = 'Enforce' | 'Observe';
-export type DeletionPolicy = 'Retain' | 'Delete';
-
-export interface OrchestratorSpec {
-  type: 'UiPath';
-  url: string;
-  identityUrl?: string;
-  credentialsSecretRef: { name: string };
-  managementPolicy?: ManagementPolicy;
-  deletionPolicy?: DeletionPolicy;
-  adopt?: boolean;
-  syncPeriod?: string;
-  roleMap?: Record<string, string>;
-  groupPrefix?: string;
-  organizationId?: string;
-  scopes?: string;
-}
-
-export interface OrchestratorDocument {
-  apiVersion: string;
-  kind: typeof ORCHESTRATOR_KIND;
-  metadata: { name: string; namespace?: string; [key: string]: unknown };
-  spec: OrchestratorSpec;
-}
 
 /** A target with every default filled in: what the sync works from. */
 export interface TargetConfig {
@@ -49,9 +30,6 @@ export interface TargetConfig {
   organizationId?: string;
   scopes: string;
 }
-
-export const DEFAULT_SCOPES = 'OR.Users OR.Folders PM.User PM.Group PM.RobotAccount';
-export const DEFAULT_SYNC_PERIOD = '10m';
 
 export class TargetSpecError extends Error {
   constructor(message: string) {

@@ -12,11 +12,12 @@
  * - `status.conditions` becomes a map-list keyed by `type` (as metav1.Condition lists are).
  */
 import yaml from 'js-yaml';
-import { API_GROUP, API_VERSION, BUILT_IN_ROLES, KINDS, type Kind } from '../../model/catalog.js';
+import { BUILT_IN_ROLES, KINDS, type Kind } from '../../model/catalog.js';
 import { SPEC_SCHEMAS, STATUS_SCHEMA, type JSONSchema } from '../../model/schemas.js';
 import { toStructuralSchema } from '../../k8s/structural-schema.js';
+import { conditionPath, customResourceDefinition, printerColumn as col, type PrinterColumn } from './custom-resource-definition.js';
 import { buildOrchestratorCrd } from './orchestrator.js';
-import { CRD_CATEGORY, PLURALS, SHORT_NAMES } from './resource.js';
+import { PLURALS, SHORT_NAMES } from './resource.js';
 
 /** What `kubectl explain <kind>` prints first. */
 const KIND_DESCRIPTIONS: Record<Kind, string> = {
@@ -28,22 +29,7 @@ const KIND_DESCRIPTIONS: Record<Kind, string> = {
     'Grants a Role to Users and Groups of the same tenant: tenant-wide for Tenant roles, in a folder and its subfolders for Folder roles; optionally narrowed to objects, an environment, a time.',
 };
 
-const READY = '.status.conditions[?(@.type=="Ready")]';
-
-export interface PrinterColumn {
-  name: string;
-  type: 'string' | 'boolean' | 'integer' | 'number' | 'date';
-  jsonPath: string;
-  description?: string;
-  priority?: number;
-}
-
-const col = (name: string, jsonPath: string, description: string, type: PrinterColumn['type'] = 'string'): PrinterColumn => ({
-  name,
-  type,
-  jsonPath,
-  description,
-});
+const READY = conditionPath('Ready');
 
 const KIND_COLUMNS: Record<Kind, PrinterColumn[]> = {
   User: [
@@ -54,7 +40,7 @@ const KIND_COLUMNS: Record<Kind, PrinterColumn[]> = {
   Group: [
     col('Display Name', '.spec.displayName', 'Display name.'),
     col('Directory', '.spec.directory.id', "A directory group: the identity provider's group id whose logins make members."),
-    { ...col('Provider', '.spec.directory.provider', 'The identity provider of a directory group.'), priority: 1 },
+    col('Provider', '.spec.directory.provider', 'The identity provider of a directory group.', 'string', 1),
   ],
   Role: [col('Scope', '.spec.scope', '`Tenant` or `Folder`.'), col('Display Name', '.spec.displayName', 'Display name.')],
   RoleBinding: [
@@ -68,7 +54,7 @@ function printerColumns(kind: Kind): PrinterColumn[] {
   return [
     ...KIND_COLUMNS[kind],
     col('Ready', `${READY}.status`, 'Whether the object is in the access store and fully effective.'),
-    { ...col('Reason', `${READY}.reason`, 'Why the object is (not) ready.'), priority: 1 },
+    col('Reason', `${READY}.reason`, 'Why the object is (not) ready.', 'string', 1),
     col('Age', '.metadata.creationTimestamp', 'Time since creation.', 'date'),
   ];
 }
@@ -104,68 +90,21 @@ function statusSchema(): JSONSchema {
   return status;
 }
 
-function crdName(kind: Kind): string {
-  return `${PLURALS[kind]}.${API_GROUP}`;
-}
-
 /** One apiextensions.k8s.io/v1 CustomResourceDefinition per kind, in KINDS order, then Orchestrator. */
 export function buildCrds(): object[] {
-  return [...accessCrds(), buildOrchestratorCrd()];
+  return [...KINDS.map(accessCrd), buildOrchestratorCrd()];
 }
 
-function accessCrds(): object[] {
-  return KINDS.map((kind) => ({
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: {
-      name: crdName(kind),
-      labels: { 'app.kubernetes.io/part-of': 'rpa-access' },
-    },
-    spec: {
-      group: API_GROUP,
-      names: {
-        kind,
-        listKind: `${kind}List`,
-        plural: PLURALS[kind],
-        singular: kind.toLowerCase(),
-        shortNames: [...SHORT_NAMES[kind]],
-        categories: [CRD_CATEGORY],
-      },
-      scope: 'Namespaced',
-      versions: [
-        {
-          name: API_VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: printerColumns(kind),
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              description: KIND_DESCRIPTIONS[kind],
-              required: ['spec'],
-              properties: {
-                apiVersion: {
-                  type: 'string',
-                  description:
-                    'APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values.',
-                },
-                kind: {
-                  type: 'string',
-                  description:
-                    'Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. In CamelCase.',
-                },
-                // Kubernetes validates metadata itself; a CRD may only restrict name/generateName.
-                metadata: { type: 'object' },
-                spec: specSchema(kind),
-                status: statusSchema(),
-              },
-            },
-          },
-        },
-      ],
-    },
-  }));
+function accessCrd(kind: Kind): object {
+  return customResourceDefinition({
+    kind,
+    plural: PLURALS[kind],
+    shortNames: SHORT_NAMES[kind],
+    description: KIND_DESCRIPTIONS[kind],
+    printerColumns: printerColumns(kind),
+    spec: specSchema(kind),
+    status: statusSchema(),
+  });
 }
 
 export const CRD_HEADER = '# generated by npm run gen:crds from src/model/schemas.ts; do not edit\n';

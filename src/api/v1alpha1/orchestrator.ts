@@ -1,14 +1,45 @@
 /**
- * The `Orchestrator` kind (contract section 8) as Kubernetes holds it: names, status shape and
- * the CustomResourceDefinition (a structural schema written here, with the descriptions
- * `kubectl explain` prints). The spec's rules and defaults are src/targets/orchestrator.ts's.
+ * The `Orchestrator` kind (contract section 8) as Kubernetes holds it: names, the spec and status
+ * types, the spec's defaults and the CustomResourceDefinition (a structural schema written here,
+ * with the descriptions `kubectl explain` prints). Checking a spec and filling in its defaults
+ * is src/targets/orchestrator.ts's (`targetConfig`).
  */
 import { API_GROUP, API_VERSION } from '../../model/catalog.js';
 import type { Condition } from '../../k8s/status.js';
-import { DEFAULT_SCOPES, DEFAULT_SYNC_PERIOD, ORCHESTRATOR_KIND, ORCHESTRATOR_PLURAL } from '../../targets/orchestrator.js';
-import { CRD_CATEGORY } from './resource.js';
+import { conditionPath, customResourceDefinition, printerColumn as col } from './custom-resource-definition.js';
 
+export const ORCHESTRATOR_KIND = 'Orchestrator';
+export const ORCHESTRATOR_PLURAL = 'orchestrators';
 export const ORCHESTRATOR_SHORT_NAMES = ['rpaorch'];
+
+export const DEFAULT_SCOPES = 'OR.Users OR.Folders PM.User PM.Group PM.RobotAccount';
+export const DEFAULT_SYNC_PERIOD = '10m';
+
+export type ManagementPolicy = 'Enforce' | 'Observe';
+export type DeletionPolicy = 'Retain' | 'Delete';
+
+export interface OrchestratorSpec {
+  type: 'UiPath';
+  url: string;
+  identityUrl?: string;
+  credentialsSecretRef: { name: string };
+  managementPolicy?: ManagementPolicy;
+  deletionPolicy?: DeletionPolicy;
+  adopt?: boolean;
+  syncPeriod?: string;
+  roleMap?: Record<string, string>;
+  groupPrefix?: string;
+  organizationId?: string;
+  scopes?: string;
+}
+
+/** An Orchestrator as a file holds it (`rpa-access sync --target FILE`). */
+export interface OrchestratorDocument {
+  apiVersion: string;
+  kind: typeof ORCHESTRATOR_KIND;
+  metadata: { name: string; namespace?: string; [key: string]: unknown };
+  spec: OrchestratorSpec;
+}
 
 export function orchestratorGvr(): { group: string; version: string; plural: string } {
   return { group: API_GROUP, version: API_VERSION, plural: ORCHESTRATOR_PLURAL };
@@ -39,6 +70,7 @@ export interface OrchestratorResource {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace: string; generation?: number; uid?: string; resourceVersion?: string; deletionTimestamp?: string | Date };
+  /** Not checked yet: targetConfig() turns it into a TargetConfig or says which field is wrong. */
   spec?: unknown;
   status?: OrchestratorStatus;
 }
@@ -106,51 +138,31 @@ const STATUS_SCHEMA = {
   },
 };
 
-const READY = '.status.conditions[?(@.type=="Ready")]';
-const SYNCED = '.status.conditions[?(@.type=="Synced")]';
+const READY = conditionPath('Ready');
+const SYNCED = conditionPath('Synced');
 
 export function buildOrchestratorCrd(): object {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${ORCHESTRATOR_PLURAL}.${API_GROUP}`, labels: { 'app.kubernetes.io/part-of': 'rpa-access' } },
-    spec: {
-      group: API_GROUP,
-      names: { kind: ORCHESTRATOR_KIND, listKind: `${ORCHESTRATOR_KIND}List`, plural: ORCHESTRATOR_PLURAL, singular: 'orchestrator', shortNames: ORCHESTRATOR_SHORT_NAMES, categories: [CRD_CATEGORY] },
-      scope: 'Namespaced',
-      versions: [
-        {
-          name: API_VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: 'Type', type: 'string', jsonPath: '.spec.type', description: 'The kind of orchestrator.' },
-            { name: 'URL', type: 'string', jsonPath: '.spec.url', description: 'The Orchestrator base URL.', priority: 1 },
-            { name: 'Policy', type: 'string', jsonPath: '.spec.managementPolicy', description: 'Enforce or Observe.' },
-            { name: 'Ready', type: 'string', jsonPath: `${READY}.status`, description: 'UiPath answers with these credentials.' },
-            { name: 'Synced', type: 'string', jsonPath: `${SYNCED}.status`, description: 'UiPath holds what the tenant says.' },
-            { name: 'Reason', type: 'string', jsonPath: `${SYNCED}.reason`, description: 'Why (not) synced.' },
-            { name: 'Last Sync', type: 'date', jsonPath: '.status.lastSyncTime', description: 'When the last sync finished.' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
-          ],
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              description:
-                'Connects the tenant of this namespace to one tenant of an external orchestrator (UiPath Orchestrator): the operator pushes the tenant\'s effective access into it (users, groups, roles, folders, assignments) and keeps it there.',
-              required: ['spec'],
-              properties: {
-                apiVersion: { type: 'string', description: 'APIVersion defines the versioned schema of this representation of an object.' },
-                kind: { type: 'string', description: 'Kind is a string value representing the REST resource this object represents.' },
-                metadata: { type: 'object' },
-                spec: SPEC_SCHEMA,
-                status: STATUS_SCHEMA,
-              },
-            },
-          },
-        },
-      ],
+  return customResourceDefinition({
+    kind: ORCHESTRATOR_KIND,
+    plural: ORCHESTRATOR_PLURAL,
+    shortNames: ORCHESTRATOR_SHORT_NAMES,
+    description:
+      'Connects the tenant of this namespace to one tenant of an external orchestrator (UiPath Orchestrator): the operator pushes the tenant\'s effective access into it (users, groups, roles, folders, assignments) and keeps it there.',
+    printerColumns: [
+      col('Type', '.spec.type', 'The kind of orchestrator.'),
+      col('URL', '.spec.url', 'The Orchestrator base URL.', 'string', 1),
+      col('Policy', '.spec.managementPolicy', 'Enforce or Observe.'),
+      col('Ready', `${READY}.status`, 'UiPath answers with these credentials.'),
+      col('Synced', `${SYNCED}.status`, 'UiPath holds what the tenant says.'),
+      col('Reason', `${SYNCED}.reason`, 'Why (not) synced.'),
+      col('Last Sync', '.status.lastSyncTime', 'When the last sync finished.', 'date'),
+      col('Age', '.metadata.creationTimestamp', 'Time since creation.', 'date'),
+    ],
+    spec: SPEC_SCHEMA,
+    status: STATUS_SCHEMA,
+    typeMeta: {
+      apiVersion: 'APIVersion defines the versioned schema of this representation of an object.',
+      kind: 'Kind is a string value representing the REST resource this object represents.',
     },
-  };
+  });
 }

@@ -1,0 +1,101 @@
+/**
+ * One CustomResourceDefinition of rpa-access.io/v1alpha1, from what differs between kinds (names,
+ * printer columns, description, spec and status schemas): the four access kinds (crds.ts) and
+ * the Orchestrator kind (orchestrator.ts) are built by this one function, so every CRD has the
+ * same group, labels, category, version, status subresource and root schema.
+ */
+import { API_GROUP, API_VERSION } from '../../model/catalog.js';
+import type { JSONSchema } from '../../model/schemas.js';
+import { CRD_CATEGORY } from './resource.js';
+
+export interface PrinterColumn {
+  name: string;
+  type: 'string' | 'boolean' | 'integer' | 'number' | 'date';
+  jsonPath: string;
+  description?: string;
+  priority?: number;
+}
+
+/** A printer column; `priority: 1` shows it only with `kubectl get -o wide`. */
+export function printerColumn(name: string, jsonPath: string, description: string, type: PrinterColumn['type'] = 'string', priority?: number): PrinterColumn {
+  return { name, type, jsonPath, description, ...(priority === undefined ? {} : { priority }) };
+}
+
+/** The JSONPath of a condition of `status.conditions`, e.g. `Ready`. */
+export function conditionPath(type: string): string {
+  return `.status.conditions[?(@.type=="${type}")]`;
+}
+
+/** What `kubectl explain` prints for apiVersion and kind (Kubernetes' own words). */
+export interface TypeMetaDescriptions {
+  apiVersion: string;
+  kind: string;
+}
+
+export const TYPE_META_DESCRIPTIONS: TypeMetaDescriptions = {
+  apiVersion:
+    'APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values.',
+  kind: 'Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. In CamelCase.',
+};
+
+export interface CustomResourceShape {
+  kind: string;
+  plural: string;
+  shortNames: readonly string[];
+  /** What `kubectl explain <kind>` prints first. */
+  description: string;
+  printerColumns: PrinterColumn[];
+  /** Structural schemas (a CRD accepts nothing else). */
+  spec: JSONSchema;
+  status: JSONSchema;
+  typeMeta?: TypeMetaDescriptions;
+}
+
+/** The apiextensions.k8s.io/v1 CustomResourceDefinition of one namespaced kind, with a status subresource. */
+export function customResourceDefinition(shape: CustomResourceShape): object {
+  const typeMeta = shape.typeMeta ?? TYPE_META_DESCRIPTIONS;
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: {
+      name: `${shape.plural}.${API_GROUP}`,
+      labels: { 'app.kubernetes.io/part-of': 'rpa-access' },
+    },
+    spec: {
+      group: API_GROUP,
+      names: {
+        kind: shape.kind,
+        listKind: `${shape.kind}List`,
+        plural: shape.plural,
+        singular: shape.kind.toLowerCase(),
+        shortNames: [...shape.shortNames],
+        categories: [CRD_CATEGORY],
+      },
+      scope: 'Namespaced',
+      versions: [
+        {
+          name: API_VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: shape.printerColumns,
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              description: shape.description,
+              required: ['spec'],
+              properties: {
+                apiVersion: { type: 'string', description: typeMeta.apiVersion },
+                kind: { type: 'string', description: typeMeta.kind },
+                // Kubernetes validates metadata itself; a CRD may only restrict name/generateName.
+                metadata: { type: 'object' },
+                spec: shape.spec,
+                status: shape.status,
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
