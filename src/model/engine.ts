@@ -595,6 +595,14 @@ export class TenantIndex {
     return [...this.parts.sessions.values()];
   }
 
+  /** The folders the tenant's bindings name, in code-unit order (the access matrix's columns). */
+  folders(): string[] {
+    const out: string[] = [];
+    // byFolder also files tenant-wide bindings, under `\0role`: a folder path never starts so.
+    for (const [key, list] of this.parts.byFolder.entries()) if (!key.startsWith('\0') && list.length > 0) out.push(key);
+    return out.sort();
+  }
+
   /** Every User of the tenant, in name order. */
   users(): Entry<'User'>[] {
     return this.sortedUsers().names.map((n) => this.parts.users.get(n)!);
