@@ -363,7 +363,7 @@ export function registerCommands(program: Command, run: Runner): void {
     .summary('run the decision HTTP API')
     .description(
       'Run the decision HTTP API: POST /v1/check, GET /v1/tenants/{tenant}/users/{user}/permissions, GET /v1/tenants/{tenant}/who, ' +
-        '/healthz, /readyz, /metrics. Callers present a bearer token, verified by a Kubernetes TokenReview or against a token file. Runs until SIGTERM or SIGINT.',
+        '/healthz, /readyz, /metrics, and with --ui a read-only permissions page at /ui/. Callers present a bearer token, verified by a Kubernetes TokenReview or against a token file. Runs until SIGTERM or SIGINT.',
     )
     .addOption(new Option('--port <port>', 'port to listen on').argParser(port).default(SERVE_DEFAULTS.port))
     .addOption(new Option('--host <address>', 'address to listen on').default(SERVE_DEFAULTS.host))
@@ -372,6 +372,7 @@ export function registerCommands(program: Command, run: Runner): void {
     )
     .option('--token-file <path>', 'file of accepted bearer tokens, one per line (with --auth token; reloaded on SIGHUP)')
     .option('--session-ttl <duration>', 'length of the sessions logins open (POST /v1/tenants/{tenant}/sessions), e.g. 90s, 30m, 1h (default: 1h)')
+    .option('--ui', 'also serve the read-only permissions page at /ui/ (a user\'s permissions, who can, the access matrix; asks the /v1 API with a token the user enters)')
     .action(async (options: ServeCommandOptions, cmd: Command) =>
       run(cmd, async (ctx) => (await import('../server/main.js')).runServe(options, ctx)),
     );

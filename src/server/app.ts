@@ -5,6 +5,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../log.js';
+import { DEFAULT_MATRIX_LIMIT, MAX_MATRIX_LIMIT, accessMatrix } from '../model/access-matrix.js';
+import { ALL_PERMISSIONS, parsePermission } from '../model/catalog.js';
 import { DEFAULT_SESSION_TTL_MS, parseLogin, userProfile, userSummary } from '../model/directory.js';
 import { parseRequest, tenantNotFound, type CheckRequest } from '../model/engine.js';
 import { RequestError } from '../model/request-error.js';
@@ -14,6 +16,7 @@ import { collectRoutes, createHttpApp, FRAMEWORK_ERRORS } from '../http/fastify.
 import { AuthUnavailableError, type Authenticator, type Caller } from './auth.js';
 import type { DecisionIndex } from './decision-index.js';
 import { ServerMetrics } from './metrics.js';
+import { PAGE_PATHS, registerPage } from './page.js';
 
 export interface ServerOptions {
   index: DecisionIndex;
@@ -36,6 +39,8 @@ export interface ServerOptions {
   timeoutCheckIntervalMs?: number;
   /** Length of the sessions logins open (`--session-ttl`). Default 1 hour. */
   sessionTtlMs?: number;
+  /** Serve the read-only permissions page under /ui/ (`--ui`). Default false: no such routes. */
+  ui?: boolean;
 }
 
 /**
@@ -204,6 +209,69 @@ const profileResponse = {
   404: errorBody,
 } as const;
 
+const tenantsResponse = {
+  200: {
+    type: 'object',
+    properties: {
+      tenants: {
+        type: 'array',
+        items: { type: 'object', properties: { name: { type: 'string' }, users: { type: 'integer' }, bindings: { type: 'integer' }, revision: { type: 'integer' } } },
+      },
+    },
+  },
+} as const;
+
+const catalogResponse = {
+  200: {
+    type: 'object',
+    properties: { permissions: { type: 'array', items: { type: 'object', properties: { permission: { type: 'string' }, scope: { type: 'string' } } } } },
+  },
+} as const;
+
+/** Paging of the matrix's users: digits only (the query is not coerced), bounded by the model's limits. */
+const matrixQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { offset: { type: 'string', pattern: '^[0-9]{1,9}$' }, limit: { type: 'string', pattern: '^[0-9]{1,9}$' } },
+} as const;
+
+const strength = { role: { type: 'string' }, permissions: { type: 'integer' }, changes: { type: 'integer' } } as const;
+
+const matrixResponse = {
+  200: {
+    type: 'object',
+    properties: {
+      tenant: { type: 'string' },
+      folders: strings,
+      roles: { type: 'array', items: { type: 'object', properties: strength } },
+      users: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            user: { type: 'string' },
+            active: { type: 'boolean' },
+            cells: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  folder: { type: 'string' }, ...strength, binding: nullableString, via: { type: 'string' }, from: nullableString,
+                  narrowed: { type: 'boolean' }, roles: strings,
+                },
+              },
+            },
+          },
+        },
+      },
+      totalUsers: { type: 'integer' },
+      truncated: { type: 'boolean' },
+    },
+  },
+  400: errorBody,
+  404: errorBody,
+} as const;
+
 type CheckBody = CheckRequest & { tenant: string };
 
 type WhoQuery = Omit<CheckRequest, 'user'>;
@@ -218,14 +286,23 @@ function formatValidation(errors: { instancePath: string; message?: string; para
   return new Error(parts.join('; '));
 }
 
-/** Answered without a token. */
+/** Answered without a token (and, with `ui`, the page's PAGE_PATHS). */
 const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** The catalog as the page's who-can form lists it: every permission and its scope, in catalog order. */
+const CATALOG = { permissions: ALL_PERMISSIONS.map((permission) => ({ permission, scope: parsePermission(permission)!.scope })) };
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const { index, auth } = options;
   const metrics = options.metrics ?? new ServerMetrics();
   metrics.attach(index);
   const logger = options.logger;
+  /**
+   * Probes and metrics answer without a token (contract section 6), and so does the page (it
+   * holds no data); everything else asks for one.
+   */
+  const publicPaths = options.ui ? new Set([...PUBLIC_PATHS, ...PAGE_PATHS]) : PUBLIC_PATHS;
+  const isPublicUrl = (url: string | undefined): boolean => publicPaths.has((url ?? '').split('?')[0] ?? '');
   const app = createHttpApp({
     ...(logger ? { fastifyLogger: logger } : {}),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -253,7 +330,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         const reply = rawReply as unknown as FastifyReply;
         void (async () => {
           try {
-            if (!PUBLIC_PATHS.has((request.raw.url ?? '').split('?')[0] ?? '') && !(await authenticate(request, reply))) return;
+            if (!isPublicUrl(request.raw.url) && !(await authenticate(request, reply))) return;
             const known = FRAMEWORK_ERRORS[err.code] ?? { status: 400, message: 'malformed request' };
             await reply.code(known.status).send({ error: known.message });
           } catch (e) {
@@ -265,8 +342,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     },
   });
 
-  /** Probes and metrics answer without a token (contract section 6); everything else asks for one. */
-  const isPublic = (request: FastifyRequest) => PUBLIC_PATHS.has((request.raw.url ?? '').split('?')[0] ?? '');
+  const isPublic = (request: FastifyRequest) => isPublicUrl(request.raw.url);
 
   /**
    * Authentication first, for every route, every method and every error (an unknown route, a
@@ -292,7 +368,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   app.setNotFoundHandler((_request, reply) => {
     // Never the URL back: it is the caller's text, and may be 64 KiB of it.
-    reply.code(404).send({ error: 'no such route: see GET /healthz, /readyz, /metrics and the /v1 API in docs/decision-api.md' });
+    reply.code(404).send({ error: `no such route: see GET /healthz, /readyz, /metrics${options.ui ? ', the page at /ui/' : ''} and the /v1 API in docs/decision-api.md` });
   });
 
   app.addHook('onResponse', (request, reply, done) => {
@@ -318,6 +394,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const text = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(text);
   });
+
+  if (options.ui) registerPage(app);
 
   await app.register(async (v1) => {
     /**
@@ -353,6 +431,35 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       if (result.reason !== 'NoGrant') return result;
       const misses = nearMisses(tenant, body.user, parsed, now);
       return misses.length > 0 ? { ...result, nearMisses: misses } : result;
+    });
+
+    /**
+     * The tenants this caller may ask about (the others are not named: the same as a 403 on each,
+     * which does not say whether a tenant exists either). One authorization per tenant, cached
+     * by the authenticator as every other.
+     */
+    v1.get('/v1/tenants', { schema: { response: tenantsResponse } }, async (request) => {
+      const caller = (request as FastifyRequest & { caller: Caller | null }).caller;
+      const names = index.tenants().sort();
+      const allowed = caller ? await Promise.all(names.map((t) => auth.authorize(caller, t))) : [];
+      const tenants = [];
+      for (let i = 0; i < names.length; i++) {
+        const idx = allowed[i] ? index.get(names[i]!) : undefined;
+        if (idx) tenants.push({ name: idx.tenant, users: idx.userNames().length, bindings: idx.bindingCount, revision: idx.revision });
+      }
+      return { tenants };
+    });
+
+    v1.get('/v1/permissions', { schema: { response: catalogResponse } }, async () => CATALOG);
+
+    v1.get('/v1/tenants/:tenant/matrix', { schema: { params: tenantParams, querystring: matrixQuery, response: matrixResponse } }, async (request, reply) => {
+      const { tenant } = request.params as { tenant: string };
+      const query = request.query as { offset?: string; limit?: string };
+      const limit = query.limit === undefined ? DEFAULT_MATRIX_LIMIT : Number(query.limit);
+      if (limit < 1 || limit > MAX_MATRIX_LIMIT) return reply.code(400).send({ error: `limit must be between 1 and ${MAX_MATRIX_LIMIT} (got ${limit})` });
+      const idx = index.get(tenant);
+      if (!idx) return reply.code(404).send({ error: `unknown tenant ${JSON.stringify(tenant)}` });
+      return accessMatrix(idx, { offset: Number(query.offset ?? 0), limit });
     });
 
     v1.post('/v1/tenants/:tenant/sessions', { bodyLimit: LOGIN_BODY_LIMIT, schema: { params: tenantParams, body: loginBody, response: loginResponse } }, async (request, reply) => {

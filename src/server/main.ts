@@ -85,6 +85,7 @@ export async function start(options: ServeOptions = {}, overrides: StartOverride
     index = new DecisionIndex(store, { logger: logger.child({ component: 'index' }), ...(overrides.resyncIntervalMs ? { resyncIntervalMs: overrides.resyncIntervalMs } : {}) });
     app = await buildServer({
       index, auth, logger, metrics: new ServerMetrics({ defaultMetrics: overrides.defaultMetrics ?? true }), ...(sessionTtlMs === undefined ? {} : { sessionTtlMs }),
+      ui: options.ui ?? false,
     });
     await app.listen({ port, host });
   } catch (err) {
@@ -96,7 +97,7 @@ export async function start(options: ServeOptions = {}, overrides: StartOverride
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
-  logger.info({ url, store: store.description, auth: mode }, 'decision API listening');
+  logger.info({ url, store: store.description, auth: mode, ...(options.ui ? { page: `${url}/ui/` } : {}) }, 'decision API listening');
   if (mode === 'none') {
     logger.warn({ url }, 'authentication is OFF (--auth none): anyone who can reach this port can query every tenant\'s access');
   }

@@ -21,6 +21,8 @@ export interface ServeCommandOptions {
   tokenFile?: string;
   /** Length of the sessions logins open, e.g. `90s`, `1h` (default 1 hour; parsed by the model). */
   sessionTtl?: string;
+  /** Serve the read-only permissions page at /ui/ (src/server/page.ts). */
+  ui?: boolean;
 }
 
 /** A wrong option: the CLI prints the message and exits 1. */

@@ -64,7 +64,8 @@ export async function request(base: string, req: Request): Promise<Response> {
       headers['content-type'] ??= 'application/json';
     }
   }
-  const r = await fetch(base + req.url, { method: req.method, headers, ...(body !== undefined ? { body } : {}) });
+  // redirect: manual, as inject: a redirect is an answer to check, not to follow.
+  const r = await fetch(base + req.url, { method: req.method, headers, redirect: 'manual', ...(body !== undefined ? { body } : {}) });
   const text = await r.text();
   return {
     statusCode: r.status,
@@ -93,10 +94,12 @@ export async function listen(app: FastifyInstance): Promise<string> {
 export async function serverOver(
   store: AccessStore,
   auth: Authenticator = new NoAuth(),
-  opts: { start?: boolean; resyncIntervalMs?: number; sessionTtlMs?: number } = {},
+  opts: { start?: boolean; resyncIntervalMs?: number; sessionTtlMs?: number; ui?: boolean } = {},
 ): Promise<TestServer> {
   const index = new DecisionIndex(store, { resyncIntervalMs: opts.resyncIntervalMs ?? 1_000 });
-  const app = await buildServer({ index, auth, metrics: new ServerMetrics({ defaultMetrics: false }), ...(opts.sessionTtlMs ? { sessionTtlMs: opts.sessionTtlMs } : {}) });
+  const app = await buildServer({
+    index, auth, metrics: new ServerMetrics({ defaultMetrics: false }), ...(opts.sessionTtlMs ? { sessionTtlMs: opts.sessionTtlMs } : {}), ui: opts.ui ?? false,
+  });
   if (opts.start ?? true) await index.start();
   const url = await listen(app);
   return {
