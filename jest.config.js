@@ -15,5 +15,7 @@ export default {
     { ...common, displayName: 'cli', testMatch: ['<rootDir>/test/cli/**/*.test.ts'] },
     { ...common, displayName: 'server', testMatch: ['<rootDir>/test/server/**/*.test.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+    // The permissions page in Debian's chromium (scripts/install-browser.sh installs it).
+    { ...common, displayName: 'browser', testMatch: ['<rootDir>/test/browser/**/*.test.ts'] },
   ],
 };
