@@ -24,7 +24,7 @@ export const LOG_FORMATS = ['json', 'pretty'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** Paths pino removes from every log record, at any level. */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'password', '*.password',
   'token', '*.token',
   'authorization', '*.authorization',

@@ -21,7 +21,7 @@ import { noDocumentsMessage, printProblems, readDocuments } from './documents.js
 import { formatTable } from './permissions.js';
 import { readTenantFromCluster, type TenantSourceOptions } from './tenant-source.js';
 
-export const EXIT_CHANGES = 2;
+const EXIT_CHANGES = 2;
 
 export interface DiffCommandOptions extends Omit<TenantSourceOptions, 'fromCluster'> {
   filename: string[];
@@ -49,7 +49,7 @@ export interface DiffReport {
 }
 
 /** The JSON document of `--output json` (also what the text and Markdown are made from). */
-export function diffJson(report: DiffReport) {
+function diffJson(report: DiffReport) {
   const users = report.tenants.flatMap((t) => t.access.users);
   return {
     changed: report.changed,
@@ -92,7 +92,7 @@ function objectsPhrase(plan: PlanSummary): string {
 }
 
 /** The first line of every output: the whole change in one sentence. */
-export function summaryLine(report: DiffReport): string {
+function summaryLine(report: DiffReport): string {
   const changed = report.tenants.filter(tenantChanged);
   if (changed.length === 0) return `no change against ${report.against}`;
   const users = changed.flatMap((t) => t.access.users);
@@ -127,7 +127,7 @@ function userTitle(u: UserAccessChange): string {
   return `${u.user} (${who})${u.lifecycle ? ` [${u.lifecycle}]` : ''}`;
 }
 
-export function formatText(report: DiffReport): string[] {
+function formatText(report: DiffReport): string[] {
   const lines = [summaryLine(report)];
   for (const t of report.tenants.filter(tenantChanged)) {
     lines.push('', `${t.tenant}${t.new ? ' (new tenant)' : ''}: ${accessPhrase(t.access.users)}; ${objectsPhrase(t.plan)}`);
@@ -147,7 +147,7 @@ function md(text: string): string {
 }
 
 /** For a pull-request comment: the summary line first, then one collapsed section per tenant. */
-export function formatMarkdown(report: DiffReport): string[] {
+function formatMarkdown(report: DiffReport): string[] {
   const changed = report.tenants.filter(tenantChanged);
   const lines = [`**rpa-access diff**: ${md(summaryLine(report))}`];
   for (const t of changed) {

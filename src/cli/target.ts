@@ -15,7 +15,7 @@ import type { Credentials } from '../targets/uipath/client.js';
 import { hasChanges } from '../targets/uipath/plan.js';
 import { CliError, EXIT_OK, printJson, withStore, type CliContext, type OutputFormat } from './context.js';
 
-export const EXIT_PENDING = 2;
+const EXIT_PENDING = 2;
 
 export interface SyncCommandOptions {
   tenant: string;

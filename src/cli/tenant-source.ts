@@ -31,13 +31,13 @@ export function tenantOf(o: TenantOption): string {
  * Reads from the cluster when asked, or by default when run as the kubectl plugin unless a store
  * was named (`--store` or $RPA_ACCESS_STORE).
  */
-export function readsCluster(ctx: CliContext, o: TenantSourceOptions): boolean {
+function readsCluster(ctx: CliContext, o: TenantSourceOptions): boolean {
   if (o.fromCluster !== undefined) return o.fromCluster;
   return ctx.plugin && !ctx.globals.store && !ctx.io.env.RPA_ACCESS_STORE;
 }
 
 /** The kubeconfig as kubectl would pick it: --kubeconfig, else $KUBECONFIG, else ~/.kube/config. */
-export async function kubeConfig(o: TenantSourceOptions) {
+async function kubeConfig(o: TenantSourceOptions) {
   const { loadKubeConfig } = await import('../k8s/client.js');
   let kc;
   try {

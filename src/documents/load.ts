@@ -42,7 +42,7 @@ export interface LoadResult {
   files: string[];
 }
 
-export const STDIN_PATH = '-';
+const STDIN_PATH = '-';
 const STDIN_LABEL = '<stdin>';
 const DOCUMENT_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 const SKIPPED_FILES = new Set(['kustomization.yaml', 'kustomization.yml', 'Kustomization']);

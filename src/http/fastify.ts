@@ -32,7 +32,7 @@ export const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OP
 export type ErrorReply = (reply: FastifyReply, status: number, message: string) => FastifyReply;
 
 /** The default shape: `{"error": "one line"}`. */
-export const jsonErrorReply: ErrorReply = (reply, status, message) => reply.code(status).send({ error: message });
+const jsonErrorReply: ErrorReply = (reply, status, message) => reply.code(status).send({ error: message });
 
 /** A door's own errors (a RequestError is 400...): a status and a line, or undefined for the shared rules. */
 export type ErrorClassifier = (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => FastifyReply | undefined;

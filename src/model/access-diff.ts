@@ -171,7 +171,7 @@ export interface AccessDiffOptions {
 }
 
 /** The effective-access change between two states of one tenant, given the object changes between them. */
-export function diffTenantAccess(before: TenantState, after: TenantState, changes: readonly ObjectChange[], options: AccessDiffOptions = {}): TenantAccessDiff {
+function diffTenantAccess(before: TenantState, after: TenantState, changes: readonly ObjectChange[], options: AccessDiffOptions = {}): TenantAccessDiff {
   const now = options.now ?? Date.now();
   const reached = affectedUsers(before, after, changes);
   const names = reached === 'all' ? new Set([...before.users.keys(), ...after.users.keys()]) : reached;

@@ -41,7 +41,7 @@ export function resourceScope(resource: string): Scope | undefined {
   return undefined;
 }
 
-export function isAction(action: string): action is Action {
+function isAction(action: string): action is Action {
   return actionSet.has(action);
 }
 

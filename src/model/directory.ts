@@ -11,7 +11,7 @@ import type { Entry, Session, TenantState } from './types.js';
 /** Default session length: the orchestrator re-reads group membership hourly. */
 export const DEFAULT_SESSION_TTL_MS = 60 * 60 * 1000;
 /** Longest session a caller may ask for (a day): a session is not a substitute for a User document. */
-export const MAX_SESSION_TTL_MS = 24 * 60 * 60 * 1000;
+const MAX_SESSION_TTL_MS = 24 * 60 * 60 * 1000;
 /**
  * Most directory group ids one login (or one question) may present. Identity providers cap the
  * groups claim far lower (Azure AD: 200 in a JWT, then an overage claim); ten thousand is an error.
@@ -56,7 +56,7 @@ export function parseDirectoryGroups(ids: unknown): string[] {
   return [...out];
 }
 
-export function parseEmail(email: unknown): string {
+function parseEmail(email: unknown): string {
   if (typeof email !== 'string' || email.length === 0) throw new RequestError('user must be the email of the identity token');
   if (email.length > MAX_EMAIL_LENGTH || !EMAIL.test(email)) throw new RequestError(`user ${quote(email)} is not an email address`);
   return email;
@@ -95,7 +95,7 @@ export function directoryGroupsById(groups: Iterable<Entry<'Group'>>): Map<strin
 }
 
 /** Is `session` valid at `now`? Expiry is a time, checked at decision time (as a binding's expiresAt). */
-export function sessionActive(session: Session, now: number): boolean {
+function sessionActive(session: Session, now: number): boolean {
   return now <= expiryMs(session.expiresAt);
 }
 
@@ -133,7 +133,7 @@ export type LoginPlan =
 
 /**
  * What a login needs to know of a tenant, answered without reading the whole tenant (a store of
- * 100k users answers each from an index): `TenantState`s serve through `loginViewOf`.
+ * 100k users answers each from an index: see the store's `loginView`).
  */
 export interface LoginView {
   tenant: string;
@@ -145,16 +145,6 @@ export interface LoginView {
   directoryGroups: ReadonlyMap<string, Entry<'Group'>>;
   /** The person's current session, by email in lower case. */
   session(email: string): Session | undefined;
-}
-
-export function loginViewOf(state: TenantState): LoginView {
-  return {
-    tenant: state.tenant,
-    userByEmail: (email) => [...state.users.values()].find((u) => u.spec.email.toLowerCase() === email.toLowerCase()),
-    userExists: (name) => state.users.has(name),
-    directoryGroups: directoryGroupsById(state.groups.values()),
-    session: (email) => state.sessions?.get(email),
-  };
 }
 
 /**

@@ -66,15 +66,15 @@ function protectedViolation(tenant: string, kind: Kind, name: string, verb: 'cha
 }
 
 /** The prefix of the administrator bindings an ownership transfer leaves (contract 4.3, 4.7). */
-export const FORMER_OWNER_PREFIX = 'former-owner-';
+const FORMER_OWNER_PREFIX = 'former-owner-';
 
 /** The name of the binding a transfer leaves `user`: reserved, store-created. */
-export function formerOwnerBindingName(user: string): string {
+function formerOwnerBindingName(user: string): string {
   return `${FORMER_OWNER_PREFIX}${user}`.slice(0, 253);
 }
 
 /** The binding a transfer leaves `user`, exactly: administrator, the single subject User `user`, nothing else. */
-export function formerOwnerBinding(user: string, origin: Entry['origin'] = 'system'): Entry<'RoleBinding'> {
+function formerOwnerBinding(user: string, origin: Entry['origin'] = 'system'): Entry<'RoleBinding'> {
   return {
     kind: 'RoleBinding', name: formerOwnerBindingName(user), origin,
     spec: { roleRef: { name: ADMINISTRATOR_ROLE }, subjects: [{ kind: 'User', name: user }] },
@@ -82,7 +82,7 @@ export function formerOwnerBinding(user: string, origin: Entry['origin'] = 'syst
 }
 
 /** True when `b` is exactly what the store creates under its name (so a document may adopt it). */
-export function isFormerOwnerBinding(b: Entry<'RoleBinding'>): boolean {
+function isFormerOwnerBinding(b: Entry<'RoleBinding'>): boolean {
   const only = b.spec.subjects.length === 1 ? b.spec.subjects[0]! : undefined;
   return only?.kind === 'User' && b.name === formerOwnerBindingName(only.name) && sameSpec(b.spec, formerOwnerBinding(only.name).spec);
 }
@@ -146,7 +146,7 @@ function adoptProvisionedUsers(next: TenantState, upserts: readonly AnyEntry[]):
 }
 
 /** More deletions than this in one prune need `--prune-allow-mass-delete`, whatever the tenant's size. */
-export const MASS_DELETE_LIMIT = 100;
+const MASS_DELETE_LIMIT = 100;
 
 /** The prune brake: more than half of the declared objects (or more than the limit) is refused. */
 function massDeletion(current: TenantState, pruned: AnyEntry[]): Violation | undefined {

@@ -15,7 +15,7 @@ export type JSONSchema = Record<string, unknown>;
 /** DNS-1123 subdomain, as Kubernetes requires of object names. */
 export const NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 /** DNS-1123 label, as Kubernetes requires of namespace names. */
-export const NAMESPACE_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+const NAMESPACE_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 /**
  * Characters no folder segment may hold: control (Cc: NUL, ESC, line breaks, DEL, C1), format
  * (Cf: zero-width and bidirectional marks), lone surrogates, and the line/paragraph separators.
@@ -96,7 +96,7 @@ const userSpec: JSONSchema = {
 export const MAX_DIRECTORY_ID_LENGTH = 1024;
 /** Printable characters only: no control characters (C0, DEL, C1) in an id. */
 export const DIRECTORY_ID_PATTERN = '^[^\\x00-\\x1f\\x7f-\\x9f]+$';
-export const DIRECTORY_PROVIDER_PATTERN = '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$';
+const DIRECTORY_PROVIDER_PATTERN = '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$';
 
 const groupSpec: JSONSchema = {
   type: 'object',

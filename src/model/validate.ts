@@ -37,7 +37,7 @@ const MAX_QUOTED = 64;
  * a mapping or a list by its type only. Never serialized whole: a YAML alias bomb is a small
  * file whose values expand to gigabytes, and a message must stay one short line.
  */
-export function describeValue(v: unknown): string {
+function describeValue(v: unknown): string {
   if (v === undefined || v === null) return 'null';
   if (typeof v === 'string') return v.length > MAX_QUOTED ? `${JSON.stringify(v.slice(0, MAX_QUOTED))}... (${v.length} characters)` : JSON.stringify(v);
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);

@@ -47,7 +47,7 @@ export interface Authenticator {
 }
 
 /** The virtual resource a caller needs `get` on, in a tenant's namespace, to ask about it. */
-export const DECISIONS_RESOURCE = { group: 'rpa-access.io', resource: 'decisions', verb: 'get' } as const;
+const DECISIONS_RESOURCE = { group: 'rpa-access.io', resource: 'decisions', verb: 'get' } as const;
 
 /** The verifier could not be asked (the Kubernetes API is unreachable...): 503, not 401. */
 export class AuthUnavailableError extends Error {

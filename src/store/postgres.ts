@@ -17,7 +17,7 @@ export interface PostgresTarget {
 }
 
 /** Splits our `?schema=NAME` parameter off a postgres:// URL. */
-export function parsePostgresUrl(url: string): PostgresTarget {
+function parsePostgresUrl(url: string): PostgresTarget {
   const u = new URL(url);
   const schema = u.searchParams.get('schema') ?? undefined;
   u.searchParams.delete('schema');

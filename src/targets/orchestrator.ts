@@ -39,7 +39,7 @@ export class TargetSpecError extends Error {
 }
 
 /** `10m`, `30s`, `1h`, `500ms`, `1h30m` -> milliseconds. */
-export function parseDuration(text: string): number | undefined {
+function parseDuration(text: string): number | undefined {
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
   if (!/^(\d+(?:\.\d+)?(ms|s|m|h))+$/.test(text)) return undefined;
   let total = 0;
@@ -48,7 +48,7 @@ export function parseDuration(text: string): number | undefined {
 }
 
 /** Automation Cloud: `https://cloud.uipath.com/identity_`; elsewhere `<scheme>://<host>/identity`. */
-export function defaultIdentityUrl(url: string): string {
+function defaultIdentityUrl(url: string): string {
   const u = new URL(url);
   if (/(^|\.)uipath\.com$/.test(u.hostname)) return `${u.protocol}//${u.host}/identity_`;
   return `${u.protocol}//${u.host}/identity`;

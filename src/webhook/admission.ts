@@ -51,7 +51,7 @@ export interface AdmissionReview {
   response?: AdmissionResponse;
 }
 
-export const ADMISSION_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
+const ADMISSION_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 
 /** The review's request, or why the body is not an AdmissionReview (the server answers 400). */
 export function parseAdmissionReview(body: unknown): { apiVersion: string; request: AdmissionRequest } | { error: string } {

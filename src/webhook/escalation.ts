@@ -35,7 +35,7 @@ export interface EscalationChecker {
 }
 
 /** Whether granting `role` needs `bind`: `roles` lists role names, `*` meaning every role. */
-export function guardsRole(role: string, roles: readonly string[]): boolean {
+function guardsRole(role: string, roles: readonly string[]): boolean {
   return roles.includes('*') || roles.includes(role);
 }
 

@@ -24,8 +24,8 @@ import { review } from './review.js';
 import { whoAmI } from '../k8s/whoami.js';
 import { cacheStateSource, type CacheLike, type TenantStateSource } from './state.js';
 
-export const WEBHOOK_PATH = '/validate';
-export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+const WEBHOOK_PATH = '/validate';
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 /** What the operator is told about its webhook (startOperator's `webhook` option). */
 export interface WebhookOptions {

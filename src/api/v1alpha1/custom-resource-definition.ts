@@ -32,7 +32,7 @@ export interface TypeMetaDescriptions {
   kind: string;
 }
 
-export const TYPE_META_DESCRIPTIONS: TypeMetaDescriptions = {
+const TYPE_META_DESCRIPTIONS: TypeMetaDescriptions = {
   apiVersion:
     'APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values.',
   kind: 'Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. In CamelCase.',

@@ -9,8 +9,8 @@ import type { Condition } from '../../k8s/status.js';
 import { conditionPath, customResourceDefinition, printerColumn as col } from './custom-resource-definition.js';
 
 export const ORCHESTRATOR_KIND = 'Orchestrator';
-export const ORCHESTRATOR_PLURAL = 'orchestrators';
-export const ORCHESTRATOR_SHORT_NAMES = ['rpaorch'];
+const ORCHESTRATOR_PLURAL = 'orchestrators';
+const ORCHESTRATOR_SHORT_NAMES = ['rpaorch'];
 
 export const DEFAULT_SCOPES = 'OR.Users OR.Folders PM.User PM.Group PM.RobotAccount';
 export const DEFAULT_SYNC_PERIOD = '10m';

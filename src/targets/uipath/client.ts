@@ -115,7 +115,7 @@ export function retryAfterMs(value: string | null, now: number = Date.now()): nu
 }
 
 /** The claims of a JWT, unverified (only to read `prt_id`, the organization id). */
-export function jwtClaims(token: string): Record<string, unknown> | undefined {
+function jwtClaims(token: string): Record<string, unknown> | undefined {
   const parts = token.split('.');
   if (parts.length !== 3) return undefined;
   try {

@@ -56,11 +56,11 @@ export function userKey(user: Entry<'User'>): string {
   return user.spec.type === 'Robot' ? `robot:${user.name}` : user.spec.email.toLowerCase();
 }
 
-export function groupName(config: Pick<TargetConfig, 'groupPrefix'>, group: string): string {
+function groupName(config: Pick<TargetConfig, 'groupPrefix'>, group: string): string {
   return `${config.groupPrefix}${group}`;
 }
 
-export function groupKey(uipathGroupName: string): string {
+function groupKey(uipathGroupName: string): string {
   return `group:${uipathGroupName}`;
 }
 
@@ -77,7 +77,7 @@ function add<K, V>(map: Map<K, Set<V>>, key: K, ...values: V[]): void {
 }
 
 /** The UiPath role name of an rpa-access Role (the Role's name unless spec.roleMap says otherwise). */
-export function uipathRoleName(config: Pick<TargetConfig, 'roleMap'>, role: string): string {
+function uipathRoleName(config: Pick<TargetConfig, 'roleMap'>, role: string): string {
   return config.roleMap[role] ?? role;
 }
 

@@ -19,7 +19,7 @@ export interface PermissionMapping {
 
 const ALL: readonly Action[] = ['View', 'Create', 'Edit', 'Delete'];
 
-export const PERMISSION_TABLE: Readonly<Record<CatalogResource, PermissionMapping | null>> = {
+const PERMISSION_TABLE: Readonly<Record<CatalogResource, PermissionMapping | null>> = {
   // Tenant resources
   Users: { uipath: 'Users', actions: ALL },
   // UiPath groups live in the organization (Identity), managed under Users in Orchestrator: no permission of their own.
@@ -97,9 +97,9 @@ export function unmapPermission(name: string): { resource: CatalogResource; acti
 // UiPath's static roles (IsStatic: defined by the application, never edited or deleted by us).
 
 export const UIPATH_ADMINISTRATOR = 'Administrator';
-export const UIPATH_ALLOW_FOLDER_ADMINISTRATOR = 'Allow to be Folder Administrator';
+const UIPATH_ALLOW_FOLDER_ADMINISTRATOR = 'Allow to be Folder Administrator';
 export const UIPATH_FOLDER_ADMINISTRATOR = 'Folder Administrator';
-export const UIPATH_ALLOW_AUTOMATION_USER = 'Allow to be Automation User';
+const UIPATH_ALLOW_AUTOMATION_USER = 'Allow to be Automation User';
 export const UIPATH_AUTOMATION_USER = 'Automation User';
 export const UIPATH_ROBOT = 'Robot';
 

@@ -71,10 +71,6 @@ export interface KnownIds {
 const sortStrings = (values: Iterable<string>): string[] => [...values].sort();
 const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
-export function principalLabel(key: string): string {
-  return key;
-}
-
 function principalEntry(p: DesiredPrincipal): string {
   return p.kind === 'User' ? `User/${p.name}` : p.kind === 'Robot' ? `Robot/${p.name}` : `Group/${p.name}`;
 }

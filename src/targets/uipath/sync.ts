@@ -54,14 +54,14 @@ export function newClient(config: TargetConfig, credentials: Credentials, option
   return new UiPathClient({ url: config.url, identityUrl: config.identityUrl, scopes: config.scopes, credentials, ...options });
 }
 
-export async function resolveOrganization(client: UiPathClient, config: TargetConfig): Promise<string> {
+async function resolveOrganization(client: UiPathClient, config: TargetConfig): Promise<string> {
   if (config.organizationId) return config.organizationId;
   const fromToken = await client.organizationIdFromToken();
   if (!fromToken) throw new UiPathError('the token carries no prt_id claim: set spec.organizationId to the organization id', 'BadRequest', 'POST /connect/token');
   return fromToken.toLowerCase();
 }
 
-export async function loadOwnership(store: AccessStore, config: TargetConfig, organizationId: string): Promise<Ownership> {
+async function loadOwnership(store: AccessStore, config: TargetConfig, organizationId: string): Promise<Ownership> {
   const scopes = ledgerScopes(config, organizationId);
   const claims = await store.loadTargetObjects([scopes.identity, scopes.orchestrator]);
   const owned = new Set<string>();
