@@ -6,9 +6,10 @@
 // a directory group listed on a User), login sessions and questions naming directory groups,
 // and indexes derived with withChanges, whose who-lists are maintained by deltas.
 import fc from 'fast-check';
-import { ALL_PERMISSIONS, GLOBAL_GROUP, parsePermission } from '../../src/model/catalog.js';
+import { ALL_PERMISSIONS, BUILT_IN_ROLE_NAMES, GLOBAL_GROUP, ROBOT_ROLE, parsePermission } from '../../src/model/catalog.js';
 import { TenantIndex, type CheckRequest, type Grant, type TenantDelta } from '../../src/model/engine.js';
 import { builtInEntries, tenantFromEntries } from '../../src/model/tenant.js';
+import { expiryMs } from '../../src/model/time.js';
 import type { AnyEntry, Entry, ObjectRef, Session, Subject, TenantState } from '../../src/model/types.js';
 import { NOW, role } from '../support/fixtures.js';
 
@@ -213,4 +214,91 @@ test('who(): grants everyone has come in explanation order, as a check gives the
   const q = { permission: 'Jobs.View', folder: 'A/B' };
   expect(ix.who(q, NOW)).toEqual(bruteForce(ix, q, NOW));
   expect(ix.who(q, NOW)[0]!.grants.map((g) => g.role)).toEqual(['automation-user', 'folder-viewer']);
+});
+
+/**
+ * The contract (sections 3.2 to 3.4) read literally, with no index: every binding of the tenant is
+ * looked at for every question. The engine files bindings by subject and folder, judges roles and
+ * folders by small ids and finds who() from the bindings' side; this is what all of that must
+ * still answer. Directory groups reach users through sessions or questions only, which the
+ * questions here leave out (a directory group listed on a User grants nothing that way).
+ */
+function referenceGrants(state: TenantState, userName: string, q: Omit<CheckRequest, 'user'>, at: number): Grant[] {
+  const user = state.users.get(userName);
+  if (!user || !user.spec.active) return [];
+  const scope = parsePermission(q.permission)!.scope;
+  const [resource, action] = q.permission.split('.');
+  const holds = (roleName: string): boolean =>
+    (state.roles.get(roleName)?.spec.permissions ?? []).some((p) => p.resource === resource && (p.actions as string[]).includes(action!));
+  // The subjects the user is, with how a grant through each is explained.
+  const via = new Map<string, string>([[`User/${user.name}`, 'user']]);
+  for (const g of [GLOBAL_GROUP, ...(user.spec.groups ?? [])]) {
+    const group = state.groups.get(g);
+    if (group && (g === GLOBAL_GROUP || !group.spec.directory)) via.set(`Group/${g}`, `group:${g}`);
+  }
+  const grants: Grant[] = [];
+  for (const b of state.bindings.values()) {
+    const s = b.spec;
+    if (!state.roles.has(s.roleRef.name) || !holds(s.roleRef.name)) continue;
+    if (s.expiresAt !== undefined && at > expiryMs(s.expiresAt)) continue;
+    if (s.resources && !s.resources.some((r) => `${r.kind}/${r.name}` === q.resource)) continue;
+    if (s.environment !== undefined && s.environment !== q.environment) continue;
+    const reaches = scope === 'Tenant'
+      ? s.folder === undefined
+      : s.folder === undefined ? BUILT_IN_ROLE_NAMES.has(s.roleRef.name) : q.folder === s.folder || q.folder!.startsWith(`${s.folder}/`);
+    if (!reaches) continue;
+    for (const subject of s.subjects) { // a subject named twice grants twice, as the engine says
+      const v = via.get(`${subject.kind}/${subject.name}`);
+      if (v !== undefined) grants.push({ role: s.roleRef.name, binding: b.name, via: v, folder: s.folder ?? null });
+    }
+  }
+  if (user.spec.type === 'Robot' && state.roles.has(ROBOT_ROLE) && holds(ROBOT_ROLE)) grants.push({ role: ROBOT_ROLE, binding: null, via: 'user', folder: null });
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return grants.sort((a, b) => (a.via === 'user' ? 0 : 1) - (b.via === 'user' ? 0 : 1) || cmp(a.via, b.via) || cmp(a.role, b.role) || cmp(a.binding ?? '', b.binding ?? ''));
+}
+
+function expectAsReference(ix: TenantIndex, state: TenantState, questions: (Omit<CheckRequest, 'user' | 'directoryGroups'> & { at: number })[]): void {
+  const names = [...state.users.keys()].sort();
+  for (const { at, ...q } of questions) {
+    const naive: { user: string; grants: Grant[] }[] = [];
+    for (const name of names) {
+      const grants = referenceGrants(state, name, q, at);
+      expect(ix.check({ user: name, ...q }, at).grants).toEqual(grants);
+      if (grants.length > 0) naive.push({ user: name, grants });
+    }
+    expect(ix.who(q, at)).toEqual(naive);
+  }
+}
+
+const arbPlainQuestion = arbQuestion.map(({ directoryGroups: _ignored, ...q }) => q);
+
+describe('check() and who() equal the contract read with no index', () => {
+  test('on random tenants (groups, global, folder inheritance, resources, environments, expiry, robots)', () => {
+    fc.assert(
+      fc.property(arbEntries, fc.array(arbPlainQuestion, { minLength: 10, maxLength: 20 }), (entries, questions) => {
+        const state = stateOf(entries, []);
+        expectAsReference(new TenantIndex(state), state, questions);
+      }),
+      RUNS,
+    );
+  });
+
+  test('on indexes derived by withChanges (new folders, roles and bindings arriving by deltas)', () => {
+    fc.assert(
+      fc.property(arbEntries, arbEdits, fc.array(arbPlainQuestion, { minLength: 10, maxLength: 20 }), (first, edits, questions) => {
+        const second = edited(first, edits);
+        const keyOf = (e: { kind: string; name: string }) => `${e.kind}/${e.name}`;
+        const was = new Map(first.map((e) => [keyOf(e), JSON.stringify(e)]));
+        const now = new Set(second.map(keyOf));
+        const before = new TenantIndex(stateOf(first, []));
+        const derived = before.withChanges({
+          upserts: second.filter((e) => was.get(keyOf(e)) !== JSON.stringify(e)),
+          deletes: first.filter((e) => !now.has(keyOf(e))).map((e) => ({ kind: e.kind, name: e.name })),
+        }, 2);
+        expectAsReference(derived, stateOf(second, []), questions);
+        expectAsReference(before, stateOf(first, []), questions); // untouched by the derivation
+      }),
+      RUNS,
+    );
+  });
 });
