@@ -5,14 +5,15 @@
  * the changes did not touch.
  *
  * Every binding is compiled once, when the index is built: its role (a small id into a table of
- * which role holds which permission), its folder, objects, environment and expiry. Bindings are
- * filed under each subject they name. Cost of a check: resolve the user (hash), then for each
- * subject the user is (themselves, their existing groups, `global`: one hash each) scan that
- * subject's array of (role id, binding) pairs, testing the role against the permission's row of
- * the table first. Nothing in a check grows with the tenant's total number of bindings, nothing
- * is compiled or cached per user, and the memory a check touches is kept to a few arrays: at a
- * million bindings the heap is far larger than any cache, and every cold line read costs more
- * than the arithmetic.
+ * which role holds which permission), its folder (a small id into FolderIds), objects,
+ * environment and expiry. Bindings are filed under each subject they name. Cost of a check: one
+ * lookup for the user's record (the lists of the subjects the user is: themselves and their
+ * existing groups; `global` is read apart), the ids of the check's folder and its ancestors
+ * (one lookup), then a scan of each list's (role id, folder id, binding) triples, reading a
+ * binding only when its role holds the permission and its folder covers the check's. Nothing in
+ * a check grows with the tenant's total number of bindings, nothing is compiled or cached per
+ * user, and the memory a check touches is kept to a few arrays: at a million bindings the heap
+ * is far larger than any cache, and every cold line read costs more than the arithmetic.
  *
  * `who` works from the other end: bindings are also filed by folder (and tenant-wide ones by
  * role), groups know their members, so the holders of a permission are found from the few
@@ -25,8 +26,9 @@ import { directoryGroupsById, parseDirectoryGroups } from './directory.js';
 import { LayeredMap } from './layered-map.js';
 import { RequestError } from './request-error.js';
 import { expiryMs } from './time.js';
-import { folderAncestry, folderCovers, folderPathProblem } from './folders.js';
-import type { AnyEntry, Entry, Session, TenantState } from './types.js';
+import { FolderIds, folderAncestry, folderCovers, folderPathProblem } from './folders.js';
+import { MAX_FOLDER_DEPTH } from './schemas.js';
+import type { AnyEntry, Entry, RoleBindingSpec, Session, TenantState } from './types.js';
 
 export interface Grant {
   role: string;
@@ -158,6 +160,8 @@ interface CompiledRole {
 interface RoleTable {
   width: number;
   holds: Uint8Array;
+  /** By role id: 1 for the built-in roles, whose tenant-wide bindings reach every folder. */
+  reachesFolders: Uint8Array;
   /** Role name -> id, ids ever given (a deleted role's id stays reserved for its name). */
   ids: ReadonlyMap<string, number>;
 }
@@ -165,51 +169,62 @@ interface RoleTable {
 function roleTable(roles: ReadonlyMap<string, CompiledRole>, ids: ReadonlyMap<string, number>): RoleTable {
   const width = Math.max(1, ids.size);
   const holds = new Uint8Array(ALL_PERMISSIONS.length * width);
+  const reachesFolders = new Uint8Array(width);
   for (const r of roles.values()) {
     for (let p = 0; p < ALL_PERMISSIONS.length; p++) if (hasBit(r.bits, p)) holds[p * width + r.id] = 1;
+    if (r.builtIn) reachesFolders[r.id] = 1;
   }
-  return { width, holds, ids };
+  return { width, holds, reachesFolders, ids };
 }
 
 /** A binding as checks read it, compiled once per index (shared by every subject it names). */
 interface CompiledBinding {
   role: CompiledRole;
-  /** The binding's subjects, as written (`who` walks from a binding to the users it reaches). */
-  subjects: readonly { kind: string; name: string }[];
+  /**
+   * The binding's spec as written: its subjects (`who` walks from a binding to the users it
+   * reaches), resources and expiry as `permissions` reports them.
+   */
+  spec: Pick<RoleBindingSpec, 'subjects' | 'resources' | 'expiresAt'>;
   /** The binding's name; null for the `robot` role a Robot user holds implicitly. */
   binding: string | null;
   folder: string | null;
+  /** The folder's id in the index's FolderIds; -1 for a tenant-wide binding. */
+  folderId: number;
   resources: Set<string> | null;
-  resourceList: { kind: string; name: string }[] | undefined;
   environment: string | null;
-  expiresAtMs: number;
-  expiresAt: string | undefined;
+  /** null when the binding never expires (a field that is most often null holds no number box). */
+  expiresAtMs: number | null;
 }
+
+const expired = (g: CompiledBinding, now: number): boolean => g.expiresAtMs !== null && now > g.expiresAtMs;
 
 /**
- * The compiled bindings naming one subject, and how grants through it are explained. `slots`
- * interleaves each binding's role id with the binding (`[roleId0, binding0, roleId1, ...]`): a
- * check reads one array, tests the role id against its permission's row of the RoleTable and
- * touches only the bindings whose role holds the permission. One array per subject, not two or
- * a mask per binding: at a million bindings, memory touched per check is what a check costs.
+ * The compiled bindings naming one subject, and how grants through it are explained, in one flat
+ * array: `[via, roleId0, folderId0, binding0, roleId1, ...]`. A check reads one array per
+ * subject, tests each role id against its permission's row of the RoleTable and each folder id
+ * against the ids of its folder and ancestors, and reads a binding only when both say it may
+ * grant. At a million bindings the heap is far larger than any cache: memory touched per check
+ * (each object and string read is a likely miss) is what a check costs.
  */
-interface SubjectBindings {
-  via: string;
-  slots: readonly (number | CompiledBinding)[];
-}
+type SubjectList = readonly (string | number | CompiledBinding)[];
 
-function subjectBindings(via: string, bindings: readonly CompiledBinding[]): SubjectBindings {
-  const slots: (number | CompiledBinding)[] = new Array<number | CompiledBinding>(bindings.length * 2);
-  for (let i = 0; i < bindings.length; i++) {
-    slots[2 * i] = bindings[i]!.role.id;
-    slots[2 * i + 1] = bindings[i]!;
+const viaOf = (list: SubjectList): string => list[0] as string;
+
+function subjectList(via: string, bindings: readonly CompiledBinding[]): SubjectList {
+  const list = new Array<string | number | CompiledBinding>(1 + bindings.length * 3);
+  list[0] = via;
+  for (let i = 0, j = 1; i < bindings.length; i++, j += 3) {
+    const g = bindings[i]!;
+    list[j] = g.role.id;
+    list[j + 1] = g.folderId;
+    list[j + 2] = g;
   }
-  return { via, slots };
+  return list;
 }
 
-function bindingsOf(s: SubjectBindings): CompiledBinding[] {
+function bindingsOf(list: SubjectList): CompiledBinding[] {
   const out: CompiledBinding[] = [];
-  for (let i = 1; i < s.slots.length; i += 2) out.push(s.slots[i] as CompiledBinding);
+  for (let i = 3; i < list.length; i += 3) out.push(list[i] as CompiledBinding);
   return out;
 }
 
@@ -222,15 +237,17 @@ interface IndexParts {
   usersByEmail: LayeredMap<Entry<'User'>>;
   compiledRoles: Map<string, CompiledRole>;
   roleTable: RoleTable;
+  /** Ids of the bindings' folders (shared by derived indexes: see FolderIds). */
+  folders: FolderIds;
   /** User name -> bindings naming `User/name` (whether or not the user exists). */
-  byUser: LayeredMap<SubjectBindings>;
+  byUser: LayeredMap<SubjectList>;
   /** Group name -> bindings naming `Group/name` (whether or not the group exists). */
-  byGroup: LayeredMap<SubjectBindings>;
+  byGroup: LayeredMap<SubjectList>;
   /**
    * `byGroup` restricted to the groups that exist: what a check reads, one lookup per group of
    * the user (a group that does not exist grants nothing).
    */
-  liveGroups: LayeredMap<SubjectBindings>;
+  liveGroups: LayeredMap<SubjectList>;
   /**
    * Where bindings are, for `who`: folder -> the compiled bindings on exactly that folder, and
    * `\0role` -> the tenant-wide bindings of that role (a folder path never starts with `\0`).
@@ -286,19 +303,29 @@ function positionOf(names: readonly string[], name: string): number {
  * group: at a million bindings each of those is a cache miss.
  */
 interface UserRecord {
-  user: Entry<'User'>;
-  subjects: readonly SubjectBindings[];
+  /** The User's object name. */
+  name: string;
+  /** ACTIVE, ROBOT: what a check needs of the User itself, without reading the entry. */
+  flags: number;
+  subjects: readonly SubjectList[];
 }
 
-function userRecord(u: Entry<'User'>, byUser: { get(name: string): SubjectBindings | undefined }, liveGroups: { get(name: string): SubjectBindings | undefined }): UserRecord {
-  const subjects: SubjectBindings[] = [];
+type ListsByName = { get(name: string): SubjectList | undefined };
+
+function userRecord(u: Entry<'User'>, byUser: ListsByName, liveGroups: ListsByName): UserRecord {
+  const subjects: SubjectList[] = [];
   const own = byUser.get(u.name);
   if (own) subjects.push(own);
-  for (const g of groupsOf(u)) {
-    const s = liveGroups.get(g);
-    if (s) subjects.push(s);
+  const list = u.spec.groups;
+  if (list) {
+    for (let i = 0; i < list.length; i++) {
+      const g = list[i]!;
+      if (g === GLOBAL_GROUP || list.indexOf(g) < i) continue;
+      const s = liveGroups.get(g);
+      if (s) subjects.push(s);
+    }
   }
-  return { user: u, subjects };
+  return { name: u.name, flags: userFlags(u), subjects };
 }
 
 /** Objects created, updated or deleted since an index's revision (the store's incremental read). */
@@ -322,27 +349,27 @@ function compileRole(r: Entry<'Role'>, id: number): CompiledRole {
   return { name: r.name, id, bits, builtIn: BUILT_IN_ROLE_NAMES.has(r.name) };
 }
 
-function compileBinding(b: Entry<'RoleBinding'>, role: CompiledRole): CompiledBinding {
+function compileBinding(b: Entry<'RoleBinding'>, role: CompiledRole, folders: FolderIds): CompiledBinding {
   const s = b.spec;
+  const folder = s.folder ?? null;
   // Every field set, in one order: one hidden class for every compiled binding (monomorphic checks).
   return {
     role,
-    subjects: s.subjects,
+    spec: s,
     binding: b.name,
-    folder: s.folder ?? null,
+    folder,
+    folderId: folder === null ? -1 : folders.idOf(folder),
     resources: s.resources ? new Set(s.resources.map((r) => `${r.kind}/${r.name}`)) : null,
-    resourceList: s.resources,
     environment: s.environment ?? null,
-    expiresAtMs: s.expiresAt ? expiryMs(s.expiresAt) : Number.POSITIVE_INFINITY,
-    expiresAt: s.expiresAt,
+    expiresAtMs: s.expiresAt ? expiryMs(s.expiresAt) : null,
   };
 }
 
+const ROBOT_SPEC: CompiledBinding['spec'] = Object.freeze({ subjects: [] });
+
 function robotGrant(roles: Map<string, CompiledRole>): CompiledBinding | null {
   const role = roles.get(ROBOT_ROLE);
-  return role
-    ? { role, subjects: [], binding: null, folder: null, resources: null, resourceList: undefined, environment: null, expiresAtMs: Number.POSITIVE_INFINITY, expiresAt: undefined }
-    : null;
+  return role ? { role, spec: ROBOT_SPEC, binding: null, folder: null, folderId: -1, resources: null, environment: null, expiresAtMs: null } : null;
 }
 
 /** Where `who` files a binding: its folder, or its role for a tenant-wide binding. */
@@ -361,10 +388,11 @@ function fileUnder<V>(map: Map<string, V[]>, name: string, v: V): void {
   else map.set(name, [v]);
 }
 
-function subjectMap(lists: Map<string, CompiledBinding[]>, via: (name: string) => string): Map<string, SubjectBindings> {
-  const out = new Map<string, SubjectBindings>();
-  for (const [name, list] of lists) out.set(name, subjectBindings(via(name), list));
-  return out;
+/** Appends `g` to the subject list of `name` in `lists`, made with `via` on first use. */
+function fileInList(lists: Map<string, (string | number | CompiledBinding)[]>, name: string, via: string | undefined, g: CompiledBinding): void {
+  const have = lists.get(name);
+  if (have) have.push(g.role.id, g.folderId, g);
+  else lists.set(name, [via ?? `group:${name}`, g.role.id, g.folderId, g]);
 }
 
 function buildParts(state: TenantState): IndexParts {
@@ -382,22 +410,22 @@ function buildParts(state: TenantState): IndexParts {
     ids.set(r.name, ids.size);
     compiledRoles.set(r.name, compileRole(r, ids.get(r.name)!));
   }
-  const byUser = new Map<string, CompiledBinding[]>();
-  const byGroup = new Map<string, CompiledBinding[]>();
+  const folders = new FolderIds();
+  const userSubjects = new Map<string, (string | number | CompiledBinding)[]>();
+  const groupSubjects = new Map<string, (string | number | CompiledBinding)[]>();
   const byFolder = new Map<string, CompiledBinding[]>();
   for (const b of state.bindings.values()) {
     const role = compiledRoles.get(b.spec.roleRef.name);
     if (!role) continue; // role does not exist: the binding grants nothing (a role change rebuilds)
-    const c = compileBinding(b, role);
+    const c = compileBinding(b, role, folders);
     for (const s of b.spec.subjects) {
-      fileUnder(s.kind === 'User' ? byUser : byGroup, s.name, c);
+      if (s.kind === 'User') fileInList(userSubjects, s.name, 'user', c);
+      else fileInList(groupSubjects, s.name, undefined, c);
     }
     fileUnder(byFolder, folderKey(c.folder, role.name), c);
   }
-  const groupSubjects = subjectMap(byGroup, (name) => `group:${name}`);
-  const liveGroups = new Map<string, SubjectBindings>();
+  const liveGroups = new Map<string, SubjectList>();
   for (const [name, s] of groupSubjects) if (countsForMembers(state.groups.get(name), name)) liveGroups.set(name, s);
-  const userSubjects = subjectMap(byUser, () => 'user');
   const records = new Map<string, UserRecord>();
   for (const u of state.users.values()) records.set(u.name, userRecord(u, userSubjects, liveGroups));
   return {
@@ -408,8 +436,9 @@ function buildParts(state: TenantState): IndexParts {
     usersByEmail: LayeredMap.of(usersByEmail),
     compiledRoles,
     roleTable: roleTable(compiledRoles, ids),
-    byUser: LayeredMap.of(userSubjects),
-    byGroup: LayeredMap.of(groupSubjects),
+    folders,
+    byUser: LayeredMap.of<SubjectList>(userSubjects),
+    byGroup: LayeredMap.of<SubjectList>(groupSubjects),
     liveGroups: LayeredMap.of(liveGroups),
     byFolder: LayeredMap.of(byFolder),
     members: LayeredMap.of(members),
@@ -433,26 +462,59 @@ function countsForMembers(group: Entry<'Group'> | undefined, name: string): bool
 
 /** Does `g` grant the parsed request at time `now`? (Contract 3.2 to 3.4.) */
 function matches(g: CompiledBinding, req: ParsedRequest, now: number): boolean {
-  if (now > g.expiresAtMs) return false;
-  if (g.resources !== null && (req.resource === null || !g.resources.has(req.resource))) return false;
-  if (g.environment !== null && g.environment !== req.environment) return false;
+  if (!narrowingAllows(g, req, now)) return false;
   if (req.scope === 'Tenant') return g.folder === null;
   // Folder resource: a folder binding covers its subtree; a tenant binding of a built-in
   // tenant role (the only tenant roles that can hold folder permissions) covers every folder.
   return g.folder === null ? g.role.builtIn : folderCovers(g.folder, req.folder!);
 }
 
+/** Does `g` grant at `now`, on the request's object and environment? (Expiry, `resources`, `environment`.) */
+function narrowingAllows(g: CompiledBinding, req: ParsedRequest, now: number): boolean {
+  if (g.expiresAtMs !== null && now > g.expiresAtMs) return false;
+  if (g.resources !== null && (req.resource === null || !g.resources.has(req.resource))) return false;
+  return g.environment === null || g.environment === req.environment;
+}
+
 /**
- * The grants of one subject's bindings for a request: `holds` is the RoleTable and `row` the
- * offset of the request's permission in it, so a binding whose role lacks the permission costs
- * one read of the subject's own array.
+ * What a check compares a subject list with, worked out once per check: the row of its
+ * permission in the RoleTable, and (for a folder resource) the ids of its folder and ancestors.
  */
-function scanSubject(s: SubjectBindings, holds: Uint8Array, row: number, req: ParsedRequest, now: number, grants: Grant[]): void {
-  const slots = s.slots;
-  for (let i = 0; i < slots.length; i += 2) {
-    if (holds[row + (slots[i] as number)] === 0) continue;
-    const g = slots[i + 1] as CompiledBinding;
-    if (matches(g, req, now)) grants.push({ role: g.role.name, binding: g.binding, via: s.via, folder: g.folder });
+interface Scan {
+  holds: Uint8Array;
+  row: number;
+  reachesFolders: Uint8Array;
+  /** Tenant resource: only tenant-wide bindings (folder id -1) grant. */
+  tenant: boolean;
+  covering: Int32Array;
+  coveringCount: number;
+}
+
+/** A check never runs inside another, so one buffer serves every check's covering folder ids. */
+const COVERING = new Int32Array(MAX_FOLDER_DEPTH);
+
+/**
+ * The grants of one subject's bindings for a request (the same as `matches` on each binding
+ * whose role holds the permission). Role and folder are judged from the list's ids; a binding
+ * is read only when both allow it, for its narrowing and its explanation.
+ */
+function scanSubject(list: SubjectList, scan: Scan, req: ParsedRequest, now: number, grants: Grant[]): void {
+  const { holds, row, covering, coveringCount } = scan;
+  for (let i = 1; i < list.length; i += 3) {
+    const roleId = list[i] as number;
+    if (holds[row + roleId] === 0) continue;
+    const folderId = list[i + 1] as number;
+    if (folderId === -1) {
+      // Tenant-wide: grants tenant resources, and folder ones only through a built-in role.
+      if (!scan.tenant && scan.reachesFolders[roleId] === 0) continue;
+    } else {
+      if (scan.tenant) continue;
+      let k = 0;
+      while (k < coveringCount && covering[k] !== folderId) k++;
+      if (k === coveringCount) continue;
+    }
+    const g = list[i + 2] as CompiledBinding;
+    if (narrowingAllows(g, req, now)) grants.push({ role: g.role.name, binding: g.binding, via: list[0] as string, folder: g.folder });
   }
 }
 
@@ -512,9 +574,9 @@ export class TenantIndex {
    * `global`, then their groups. Membership of a group that does not exist grants nothing (the
    * User reports it as not ready); a group listed twice counts once.
    */
-  private subjectsOf(user: Entry<'User'>): SubjectBindings[] {
+  private subjectsOf(user: Entry<'User'>): SubjectList[] {
     const p = this.parts;
-    const out: SubjectBindings[] = [];
+    const out: SubjectList[] = [];
     const own = p.byUser.get(user.name);
     if (own) out.push(own);
     const global = p.liveGroups.get(GLOBAL_GROUP);
@@ -537,11 +599,11 @@ export class TenantIndex {
    * exists and still references the directory id that matched at login: deleting the Group (or
    * pointing it elsewhere) ends the rights at once, mid-session.
    */
-  private directorySubjects(user: Entry<'User'>, now: number, ids: readonly string[] | null): { subjects: SubjectBindings[]; expiresAt: string | undefined } | null {
+  private directorySubjects(user: Entry<'User'>, now: number, ids: readonly string[] | null): { subjects: SubjectList[]; expiresAt: string | undefined } | null {
     const p = this.parts;
     if (ids !== null) {
       if (ids.length === 0 || p.directoryById.size === 0) return null;
-      const subjects: SubjectBindings[] = [];
+      const subjects: SubjectList[] = [];
       const seen = new Set<string>();
       for (const id of ids) {
         const g = p.directoryById.get(id.toLowerCase());
@@ -555,7 +617,7 @@ export class TenantIndex {
     if (p.sessions.size === 0) return null;
     const session = p.sessions.get(user.spec.email.toLowerCase());
     if (!session || session.groups.length === 0 || !(now <= expiryMs(session.expiresAt))) return null;
-    const subjects: SubjectBindings[] = [];
+    const subjects: SubjectList[] = [];
     for (const { name, id } of session.groups) {
       const dir = p.groups.get(name)?.spec.directory;
       if (!dir || dir.id.toLowerCase() !== id.toLowerCase()) continue;
@@ -565,15 +627,18 @@ export class TenantIndex {
     return subjects.length > 0 ? { subjects, expiresAt: session.expiresAt } : null;
   }
 
-  private readonly directoryViews = new Map<string, { from: SubjectBindings; view: SubjectBindings }>();
+  private readonly directoryViews = new Map<string, { from: SubjectList; view: SubjectList }>();
 
-  /** A directory group's bindings, explained as `directory:NAME` (made once per index and group). */
-  private directoryView(name: string): SubjectBindings | undefined {
+  /**
+   * A directory group's bindings, explained as `directory:NAME` (a copy of its list with that
+   * explanation, made once per index and group: directory groups are few).
+   */
+  private directoryView(name: string): SubjectList | undefined {
     const from = this.parts.byGroup.get(name);
     if (!from) return undefined;
     const have = this.directoryViews.get(name);
     if (have && have.from === from) return have.view;
-    const view: SubjectBindings = { via: `directory:${name}`, slots: from.slots };
+    const view: SubjectList = [`directory:${name}`, ...from.slice(1)];
     this.directoryViews.set(name, { from, view });
     return view;
   }
@@ -620,31 +685,35 @@ export class TenantIndex {
       if (byEmail) record = p.records.get(byEmail.name);
     }
     if (!record) return { allowed: false, grants: [], reason: 'UserNotFound' };
-    const user = record.user;
-    if (!user.spec.active) return { allowed: false, grants: [], reason: 'UserInactive', user: user.name };
+    const name = record.name;
+    if ((record.flags & ACTIVE) === 0) return { allowed: false, grants: [], reason: 'UserInactive', user: name };
     const grants: Grant[] = [];
     const id = req.permissionId;
-    const holds = p.roleTable.holds;
-    const row = id * p.roleTable.width;
+    const table = p.roleTable;
+    const tenant = req.scope === 'Tenant';
+    const scan: Scan = {
+      holds: table.holds, row: id * table.width, reachesFolders: table.reachesFolders, tenant,
+      covering: COVERING, coveringCount: tenant ? 0 : p.folders.coveringIds(req.folder!, COVERING),
+    };
     // The subjects the user is (see subjectsOf), scanned without building the list.
     const global = p.liveGroups.get(GLOBAL_GROUP);
-    if (global) scanSubject(global, holds, row, req, now, grants);
+    if (global) scanSubject(global, scan, req, now, grants);
     const subjects = record.subjects;
-    for (let i = 0; i < subjects.length; i++) scanSubject(subjects[i]!, holds, row, req, now, grants);
+    for (let i = 0; i < subjects.length; i++) scanSubject(subjects[i]!, scan, req, now, grants);
     if (p.directoryById.size > 0) {
-      const directory = this.directorySubjects(user, now, req.directoryGroups);
+      const directory = this.directorySubjects(p.users.get(name)!, now, req.directoryGroups);
       if (directory !== null) {
         const from = grants.length;
-        for (const s of directory.subjects) scanSubject(s, holds, row, req, now, grants);
+        for (const s of directory.subjects) scanSubject(s, scan, req, now, grants);
         if (directory.expiresAt !== undefined) for (let i = from; i < grants.length; i++) grants[i]!.sessionExpiresAt = directory.expiresAt;
       }
     }
     const robot = p.robot;
-    if (robot !== null && user.spec.type === 'Robot' && hasBit(robot.role.bits, id) && matches(robot, req, now)) {
+    if (robot !== null && (record.flags & ROBOT) !== 0 && hasBit(robot.role.bits, id) && matches(robot, req, now)) {
       grants.push({ role: robot.role.name, binding: null, via: 'user', folder: null });
     }
     if (grants.length > 1) grants.sort(BY_VIA);
-    return grants.length > 0 ? { allowed: true, grants, user: user.name } : { allowed: false, grants, reason: 'NoGrant', user: user.name };
+    return grants.length > 0 ? { allowed: true, grants, user: name } : { allowed: false, grants, reason: 'NoGrant', user: name };
   }
 
   /**
@@ -658,10 +727,10 @@ export class TenantIndex {
     if (!user.spec.active) return [];
     // Every unexpired grant the user has, with its explanation, then one pass per permission.
     const held: { g: CompiledBinding; via: string; sessionExpiresAt?: string }[] = [];
-    for (const s of this.subjectsOf(user)) for (const g of bindingsOf(s)) if (now <= g.expiresAtMs) held.push({ g, via: s.via });
+    for (const s of this.subjectsOf(user)) for (const g of bindingsOf(s)) if (!expired(g, now)) held.push({ g, via: viaOf(s) });
     const directory = this.directorySubjects(user, now, directoryGroups ?? null);
     for (const s of directory?.subjects ?? []) {
-      for (const g of bindingsOf(s)) if (now <= g.expiresAtMs) held.push({ g, via: s.via, ...(directory!.expiresAt ? { sessionExpiresAt: directory!.expiresAt } : {}) });
+      for (const g of bindingsOf(s)) if (!expired(g, now)) held.push({ g, via: viaOf(s), ...(directory!.expiresAt ? { sessionExpiresAt: directory!.expiresAt } : {}) });
     }
     if (this.parts.robot && user.spec.type === 'Robot') held.push({ g: this.parts.robot, via: 'user' });
     // `only`: the rows of some grants alone (what a diff compares), at the cost of those grants.
@@ -675,9 +744,9 @@ export class TenantIndex {
         if (scope === 'Folder' && g.folder === null && !g.role.builtIn) continue;
         if (scope === 'Tenant' && g.folder !== null) continue;
         const row: PermissionGrant = { permission: ALL_PERMISSIONS[id]!, folder: g.folder, role: g.role.name, binding: g.binding, via };
-        if (g.resourceList) row.resources = g.resourceList;
+        if (g.spec.resources) row.resources = g.spec.resources;
         if (g.environment !== null) row.environment = g.environment;
-        if (g.expiresAt) row.expiresAt = g.expiresAt;
+        if (g.spec.expiresAt) row.expiresAt = g.spec.expiresAt;
         if (sessionExpiresAt) row.sessionExpiresAt = sessionExpiresAt;
         rows.push(row);
       }
@@ -721,7 +790,7 @@ export class TenantIndex {
     const asked = parsed.directoryGroups === null ? null : this.askedDirectoryGroups(parsed.directoryGroups);
     const throughSessions = new Map<string, CompiledBinding[]>(); // directory group -> its bindings here
     for (const g of candidates) {
-      for (const s of g.subjects) {
+      for (const s of g.spec.subjects) {
         if (s.kind === 'User') {
           grant(s.name, g, 'user');
           continue;
@@ -932,13 +1001,13 @@ export class TenantIndex {
       }
       const role = b ? compiledRoles.get(b.spec.roleRef.name) : undefined;
       if (b && role) {
-        const c = compileBinding(b, role);
+        const c = compileBinding(b, role, p.folders);
         for (const s of b.spec.subjects) fileUnder(added, key(s), c);
         fileUnder(added, `F${folderKey(c.folder, role.name)}`, c);
       }
     }
-    const userLists = new Map<string, SubjectBindings | undefined>();
-    const groupLists = new Map<string, SubjectBindings | undefined>();
+    const userLists = new Map<string, SubjectList | undefined>();
+    const groupLists = new Map<string, SubjectList | undefined>();
     const folderLists = new Map<string, readonly CompiledBinding[] | undefined>();
     for (const k of new Set([...removed.keys(), ...added.keys()])) {
       const name = k.slice(1);
@@ -952,12 +1021,12 @@ export class TenantIndex {
       const isUser = k[0] === 'U';
       const have = (isUser ? p.byUser : p.byGroup).get(name);
       const next = keep(have ? bindingsOf(have) : []).concat(added.get(k) ?? []);
-      (isUser ? userLists : groupLists).set(name, next.length > 0 ? subjectBindings(isUser ? 'user' : `group:${name}`, next) : undefined);
+      (isUser ? userLists : groupLists).set(name, next.length > 0 ? subjectList(isUser ? 'user' : `group:${name}`, next) : undefined);
     }
     const byUser = p.byUser.with(userLists);
     const byGroup = p.byGroup.with(groupLists);
     // A group's bindings count for checks while the group exists.
-    const live = new Map<string, SubjectBindings | undefined>();
+    const live = new Map<string, SubjectList | undefined>();
     for (const name of new Set([...groups.keys(), ...groupLists.keys()])) live.set(name, countsForMembers(nextGroups.get(name), name) ? byGroup.get(name) : undefined);
     const liveGroups = p.liveGroups.with(live);
     // Records: of the users changed, of those whose own bindings changed, of the members of a
@@ -974,7 +1043,7 @@ export class TenantIndex {
     const directoryById = groups.size > 0 ? directoryGroupsById(nextGroups.values()) : p.directoryById;
     return new TenantIndex({ tenant: this.tenant, users: new Map(), groups: new Map(), roles: new Map(), bindings: new Map() }, revision, {
       users: nextUsers, groups: nextGroups, roles: nextRoles, bindings: nextBindings, usersByEmail,
-      compiledRoles, roleTable: table, byUser, byGroup, liveGroups,
+      compiledRoles, roleTable: table, folders: p.folders, byUser, byGroup, liveGroups,
       byFolder: p.byFolder.with(folderLists), members, robots, records: p.records.with(recordChanges), robot, sortedUsers, sessions, directoryById,
     });
   }

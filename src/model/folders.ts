@@ -26,6 +26,9 @@ function codePoint(ch: string): string {
  * (a property test says so).
  */
 export function folderPathProblem(path: string): string | undefined {
+  // A check names a folder each time: one regular expression settles a good path; only a bad one
+  // is taken apart to say what is wrong with it.
+  if (isFolderPath(path)) return undefined;
   const why = folderPathDefect(path);
   return why === undefined ? undefined : `must be a folder path of 1 to ${MAX_FOLDER_DEPTH} non-empty segments like Finance/Invoices: it ${why}`;
 }
@@ -60,4 +63,54 @@ export function folderAncestry(folder: string): string[] {
   }
   out.push(folder);
   return out;
+}
+
+/**
+ * Folder paths as small integers, for the decision engine. Every path given, and each of its
+ * ancestors, gets an id, and each id knows its parent's: a check turns its folder into the ids of
+ * the folder and its ancestors once (`coveringIds`), then tells whether a binding's folder covers
+ * it by comparing integers, without reading the binding's path (at a million bindings, each
+ * path read is a cache miss). Ids are only ever added, never changed: indexes derived from one
+ * another share one table, and a path an older index never saw has an id none of its bindings
+ * carries, so it changes none of that index's answers. A full rebuild starts a new table.
+ */
+export class FolderIds {
+  private readonly ids = new Map<string, number>();
+  private parents = new Int32Array(256);
+
+  /** The id of `path`, given now (with its ancestors') if it has none. */
+  idOf(path: string): number {
+    const have = this.ids.get(path);
+    if (have !== undefined) return have;
+    const slash = path.lastIndexOf('/');
+    const parent = slash === -1 ? -1 : this.idOf(path.slice(0, slash));
+    const id = this.ids.size;
+    if (id === this.parents.length) {
+      const grown = new Int32Array(id * 2);
+      grown.set(this.parents);
+      this.parents = grown;
+    }
+    this.parents[id] = parent;
+    this.ids.set(path, id);
+    return id;
+  }
+
+  /**
+   * Writes into `out` the ids of the folders whose bindings reach `path` (`path` and its
+   * ancestors, those that have an id; nearest first) and returns how many. The table holds the
+   * ancestors of every path it holds, so the first ancestor found leads to all the others.
+   */
+  coveringIds(path: string, out: Int32Array): number {
+    let id = this.ids.get(path);
+    let rest = path;
+    while (id === undefined) {
+      const slash = rest.lastIndexOf('/');
+      if (slash === -1) return 0;
+      rest = rest.slice(0, slash);
+      id = this.ids.get(rest);
+    }
+    let n = 0;
+    for (let i = id; i !== -1 && n < out.length; i = this.parents[i]!) out[n++] = i;
+    return n;
+  }
 }
