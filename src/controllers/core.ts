@@ -134,12 +134,16 @@ export class ReconcileCore {
     await this.setReady(obj, r.ready ? 'True' : 'False', r.reason, r.message, { generation: obj.metadata.generation ?? 0 });
   }
 
-  /** Objects of the tenant whose readiness may have changed because something appeared or went away. */
-  requeueDependents(namespace: string, state: TenantState, self: string): void {
+  /**
+   * Objects of the tenant whose readiness may have changed because something appeared or went
+   * away; `self`, the object(s) that changed, report their own.
+   */
+  requeueDependents(namespace: string, state: TenantState, self: string | ReadonlySet<string>): void {
+    const isSelf = typeof self === 'string' ? (key: string) => key === self : (key: string) => self.has(key);
     for (const kind of KINDS) {
       for (const other of this.cluster.list(kind, namespace)) {
         const key = objectKey(kind, namespace, other.metadata.name);
-        if (key === self || isDeleting(other)) continue;
+        if (isSelf(key) || isDeleting(other)) continue;
         // An object without a Ready condition has not been reconciled yet: it is queued anyway.
         const have = findCondition(other.status?.conditions, READY);
         if (!have) continue;
@@ -158,12 +162,19 @@ export class ReconcileCore {
    * Applies on behalf of `obj`; when the store cannot be reached the object says so (Ready=False,
    * StoreUnavailable) and the error goes back to the queue, which retries with backoff.
    */
-  async applyFor(obj: AccessResource, desired: DesiredState[]): Promise<ApplyResult> {
+  applyFor(obj: AccessResource, desired: DesiredState[]): Promise<ApplyResult> {
+    return this.applyAll([obj], desired);
+  }
+
+  /** `applyFor` on behalf of several objects (a batch): each says StoreUnavailable when it fails. */
+  async applyAll(objs: AccessResource[], desired: DesiredState[]): Promise<ApplyResult> {
     try {
       return await this.apply(desired);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      await this.setReady(obj, 'False', 'StoreUnavailable', `The access store cannot be reached (${reason}); retrying with backoff.`).catch(() => undefined);
+      for (const obj of objs) {
+        await this.setReady(obj, 'False', 'StoreUnavailable', `The access store cannot be reached (${reason}); retrying with backoff.`).catch(() => undefined);
+      }
       throw new StoreUnavailableError(reason, { cause: err });
     }
   }

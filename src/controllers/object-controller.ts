@@ -3,12 +3,13 @@
  * `Kind/namespace/name`) into the access store, its Ready condition back into the cluster. Built-ins
  * belong to the operator and are put back; a delete passes through the store behind our finalizer.
  */
-import { ANNOTATION_PAUSED, FINALIZER, LABEL_BUILT_IN, type Kind } from '../model/catalog.js';
+import { ANNOTATION_PAUSED, FINALIZER, LABEL_BUILT_IN, OWNER_ROLE, type Kind } from '../model/catalog.js';
 import { expiryMs } from '../model/time.js';
 import { formatViolation, type Violation } from '../model/invariants.js';
 import { allEntries, builtInEntry, builtInName, isReserved, sameSpec } from '../model/tenant.js';
+import type { AnyEntry } from '../model/types.js';
 import type { ApplyResult } from '../store/store.js';
-import type { ReconcileResult } from '../k8s/workqueue.js';
+import type { KeyOutcome, ReconcileResult } from '../k8s/workqueue.js';
 import { isDeleting, isPaused, objectKey, parseObjectKey, toEntry, type AccessResource } from '../api/v1alpha1/resource.js';
 import { crdName, type ReconcileCore } from './core.js';
 
@@ -18,6 +19,18 @@ export const DIRECTORY_STATUS_PERIOD_MS = 60_000;
 export interface ObjectControllerOptions {
   /** How soon a refused delete is tried again. */
   refusedRetryMs?: number;
+}
+
+/** Writes to the API server one batch makes at once (finalizers, statuses). */
+const WRITE_PARALLELISM = 4;
+
+/** Runs `work` over `items`, at most `limit` at once. */
+async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
 /** setTimeout's limit is about 24.8 days; a far expiry is re-planned by later reconciles anyway. */
@@ -96,46 +109,154 @@ export class ObjectReconciler {
   }
 
   private async upsert(obj: AccessResource): Promise<ReconcileResult> {
-    const { core } = this;
-    const { namespace, name } = obj.metadata;
-    const key = objectKey(obj.kind, namespace, name);
-    if (!obj.metadata.finalizers?.includes(FINALIZER)) {
-      // First, so that a delete can never bypass the store.
-      await core.cluster.addFinalizer(obj);
+    const outcome = (await this.upsertMany(obj.metadata.namespace, [obj])).get(objectKey(obj.kind, obj.metadata.namespace, obj.metadata.name));
+    if (outcome && 'error' in outcome) throw outcome.error;
+    return outcome?.result ?? {};
+  }
+
+  /**
+   * Reconciles several keys at once: the objects of one tenant to write go to the store in one
+   * transaction (one load, one plan, one write: the cost of a plan is the tenant's size, so this
+   * is what keeps a large tenant's cost per object flat); every other key (a delete, a pause, a
+   * built-in, a key gone from the cache) takes the path of `reconcile`, one at a time.
+   */
+  async reconcileBatch(keys: string[]): Promise<Map<string, KeyOutcome>> {
+    const out = new Map<string, KeyOutcome>();
+    const byTenant = new Map<string, AccessResource[]>();
+    const alone: string[] = [];
+    for (const key of keys) {
+      const parsed = parseObjectKey(key);
+      const obj = parsed && this.core.cluster.get(parsed.kind, parsed.namespace, parsed.name);
+      if (!obj || isReserved(obj.kind as Kind, obj.metadata.name) || isDeleting(obj) || isPaused(obj)) {
+        alone.push(key);
+        continue;
+      }
+      const list = byTenant.get(obj.metadata.namespace);
+      if (list) list.push(obj);
+      else byTenant.set(obj.metadata.namespace, [obj]);
     }
-    const { entry, problems } = toEntry(obj);
-    if (!entry) {
+    for (const key of alone) {
+      try {
+        out.set(key, { result: await this.reconcile(key) });
+      } catch (err) {
+        out.set(key, { error: err });
+      }
+    }
+    for (const [namespace, objs] of byTenant) for (const [key, outcome] of await this.upsertMany(namespace, objs)) out.set(key, outcome);
+    return out;
+  }
+
+  /**
+   * Writes `objs` (one tenant's, none deleting, paused or built-in) to the store together.
+   *
+   * An object refused by an invariant does not hold back the others. The planner names the
+   * object each violation blames (src/model/invariants.ts: what changed, and between two changed
+   * objects the first by name); those objects are refused, each with its own violations, and the
+   * rest planned again without them, until a plan passes. A violation that blames none of the
+   * objects left (a rule across objects that blames one already in the store) sends them one by
+   * one, in queue order, so each stands or falls alone. When two objects of a batch conflict (two
+   * owner bindings, two Users with one email), the one the planner keeps wins; one by one, the
+   * first to reach the store would have: docs/runtime.md says which.
+   */
+  private async upsertMany(namespace: string, objs: AccessResource[]): Promise<Map<string, KeyOutcome>> {
+    const { core } = this;
+    const out = new Map<string, KeyOutcome>();
+    const keyOf = (obj: AccessResource) => objectKey(obj.kind, namespace, obj.metadata.name);
+    // The finalizer first, so that a delete can never bypass the store; for a batch, side by side.
+    await forEachLimited(objs.filter((o) => !o.metadata.finalizers?.includes(FINALIZER)), WRITE_PARALLELISM, async (obj) => {
+      try {
+        await core.cluster.addFinalizer(obj);
+      } catch (err) {
+        out.set(keyOf(obj), { error: err });
+      }
+    });
+    let pending: { obj: AccessResource; entry: AnyEntry }[] = [];
+    for (const obj of objs) {
+      if (out.has(keyOf(obj))) continue;
+      const { entry, problems } = toEntry(obj);
+      if (entry) {
+        pending.push({ obj, entry });
+        continue;
+      }
       const message = problems.join('; ');
       core.events.record(obj, 'Warning', 'Invalid', 'Validate', message);
-      await core.setReady(obj, 'False', 'Invalid', message);
-      return {};
+      await this.settle(out, obj, () => core.setReady(obj, 'False', 'Invalid', message));
     }
-    const result = await core.applyFor(obj, [{ tenant: namespace, upserts: [entry] }]);
+    while (pending.length > 0) {
+      let result: ApplyResult;
+      try {
+        result = await core.applyAll(pending.map((p) => p.obj), [{ tenant: namespace, upserts: pending.map((p) => p.entry) }]);
+      } catch (err) {
+        for (const { obj } of pending) out.set(keyOf(obj), { error: err });
+        return out;
+      }
+      if (result.violations.length === 0) {
+        await this.landed(namespace, pending.map((p) => p.obj), result, out);
+        return out;
+      }
+      const named = (obj: AccessResource) => result.violations.filter((v) => v.kind === obj.kind && v.name === obj.metadata.name);
+      const blamed = pending.filter((p) => named(p.obj).length > 0);
+      if (pending.length === 1 || blamed.length === 0) {
+        if (pending.length === 1) await this.refuse(out, pending[0]!.obj, violationsOf(result, pending[0]!.obj));
+        else for (const { obj } of pending) for (const [key, outcome] of await this.upsertMany(namespace, [obj])) out.set(key, outcome);
+        return out;
+      }
+      for (const { obj } of blamed) await this.refuse(out, obj, named(obj));
+      pending = pending.filter((p) => named(p.obj).length === 0);
+    }
+    return out;
+  }
+
+  /** The store refused `obj`: a Warning named after the rule, and Ready=False saying why. */
+  private async refuse(out: Map<string, KeyOutcome>, obj: AccessResource, violations: Violation[]): Promise<void> {
+    const message = violations.map(formatViolation).join('; ');
+    this.core.events.record(obj, 'Warning', violations[0]!.rule, 'Apply', `Refused by the access store: ${message}`);
+    await this.settle(out, obj, () => this.core.setReady(obj, 'False', violations[0]!.rule, message));
+  }
+
+  /** Runs `write` for `obj` and records its outcome: done, or its error (retried by the queue). */
+  private async settle(out: Map<string, KeyOutcome>, obj: AccessResource, write: () => Promise<unknown>, result: ReconcileResult = {}): Promise<void> {
+    const key = objectKey(obj.kind, obj.metadata.namespace, obj.metadata.name);
+    try {
+      await write();
+      out.set(key, { result });
+    } catch (err) {
+      out.set(key, { error: err });
+    }
+  }
+
+  /** `objs` are in the store as `result` says: Events for what changed, then each one's status. */
+  private async landed(namespace: string, objs: AccessResource[], result: ApplyResult, out: Map<string, KeyOutcome>): Promise<void> {
+    const { core } = this;
     const plan = result.plans[0]!;
-    if (result.violations.length > 0) {
-      const violations = violationsOf(result, obj);
-      const message = violations.map(formatViolation).join('; ');
-      core.events.record(obj, 'Warning', violations[0]!.rule, 'Apply', `Refused by the access store: ${message}`);
-      await core.setReady(obj, 'False', violations[0]!.rule, message);
-      return {};
-    }
     if (result.written) {
-      const own = plan.changes.find((c) => c.kind === obj.kind && c.name === name);
-      if (own) {
+      const changes = new Map(plan.changes.map((c) => [`${c.kind}/${c.name}`, c]));
+      const revision = result.revisions.get(namespace);
+      for (const obj of objs) {
+        const own = changes.get(`${obj.kind}/${obj.metadata.name}`);
+        if (!own) continue;
         const drift = obj.status?.observedGeneration === obj.metadata.generation && own.action === 'updated' && readyReason(obj) !== 'Paused';
         core.events.record(
           obj, 'Normal', drift ? 'DriftCorrected' : own.action === 'created' ? 'Created' : 'Updated', 'Apply',
-          drift ? `The access store differed from this object; put back (revision ${result.revisions.get(namespace)})` : `${own.action === 'created' ? 'Created in' : 'Updated in'} the access store (revision ${result.revisions.get(namespace)})`,
+          drift ? `The access store differed from this object; put back (revision ${revision})` : `${own.action === 'created' ? 'Created in' : 'Updated in'} the access store (revision ${revision})`,
         );
       }
       const transfer = plan.changes.find((c) => c.action === 'created' && c.after?.origin === 'system');
       if (transfer) {
-        core.events.record(obj, 'Normal', 'OwnershipTransferred', 'Apply', `Ownership transferred; the former owner keeps administrator through RoleBinding ${namespace}/${transfer.name}`);
+        // Said on the owner binding that caused it, when it is one of these objects.
+        const cause = objs.find((o) => o.kind === 'RoleBinding' && (o.spec as { roleRef?: { name?: string } } | undefined)?.roleRef?.name === OWNER_ROLE) ?? objs[0]!;
+        core.events.record(cause, 'Normal', 'OwnershipTransferred', 'Apply', `Ownership transferred; the former owner keeps administrator through RoleBinding ${namespace}/${transfer.name}`);
         await core.mirrorStoreCreated(namespace, plan.next);
       }
-      if (plan.changes.some((c) => c.action !== 'updated' && c.kind !== 'RoleBinding')) core.requeueDependents(namespace, plan.next, key);
+      if (plan.changes.some((c) => c.action !== 'updated' && c.kind !== 'RoleBinding')) {
+        core.requeueDependents(namespace, plan.next, new Set(objs.map((o) => objectKey(o.kind, namespace, o.metadata.name))));
+      }
     }
-    await core.reportReadiness(obj, plan.next);
+    await forEachLimited(objs, WRITE_PARALLELISM, (obj) => this.settle(out, obj, () => core.reportReadiness(obj, plan.next), this.afterApply(obj)));
+  }
+
+  /** When to look at an applied object again, unasked. */
+  private afterApply(obj: AccessResource): ReconcileResult {
     // A directory Group's status counts sessions, which logins change without touching the
     // cluster: look again now and then.
     if (obj.kind === 'Group' && (obj.spec as { directory?: unknown } | undefined)?.directory) return { requeueAfterMs: DIRECTORY_STATUS_PERIOD_MS };

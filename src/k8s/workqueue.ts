@@ -8,7 +8,11 @@
  *   meanwhile marks it dirty and it runs once more afterwards (so no change is missed);
  * - bounded parallelism across keys (`concurrency`);
  * - delayed adds (`addAfter`) and per-key exponential backoff (`addRateLimited` / `forget`);
- * - `shutDown()` stops taking work and waits for what is in flight.
+ * - `shutDown()` stops taking work and waits for what is in flight;
+ * - batches (`startBatches`): keys of one group (e.g. one tenant) waiting together are handed to
+ *   one worker call, up to `maxSize`, after the group's first key has waited `windowMs` for
+ *   others to join (a full batch goes at once). Every key keeps its own guarantees: one at a
+ *   time, dirty re-runs, backoff.
  *
  * Pure TypeScript: no Kubernetes, no prom-client. Metrics hook in through `observer`
  * (see metrics.ts); `reconcileWorker` gives controller-runtime's result handling.
@@ -45,6 +49,18 @@ export interface WorkQueueOptions {
 
 export type Worker = (key: string) => Promise<void> | void;
 
+/** Handles several keys in one call (see `startBatches`). */
+export type BatchWorker = (keys: string[]) => Promise<void> | void;
+
+export interface BatchOptions {
+  /** The group a key batches with (a tenant); undefined: the key always goes alone. */
+  groupOf(key: string): string | undefined;
+  /** Keys in one batch at most. */
+  maxSize: number;
+  /** How long a group's oldest waiting key waits for others before a partial batch goes. */
+  windowMs: number;
+}
+
 export interface ShutDownOptions {
   /** Also process the keys still waiting (not only those in flight). Default false. */
   drainQueued?: boolean;
@@ -63,6 +79,8 @@ export class WorkQueue {
 
   /** Keys waiting for a worker; a Set keeps FIFO order and makes coalescing O(1). */
   private readonly waiting = new Set<string>();
+  /** The same keys by batch group (a lone key is a group of its own), groups in FIFO order. */
+  private readonly waitingByGroup = new Map<string, Set<string>>();
   /** When each waiting key was queued, for the queue-latency metric. */
   private readonly queuedAt = new Map<string, number>();
   /** Keys a worker is on right now. */
@@ -74,7 +92,12 @@ export class WorkQueue {
   /** Consecutive addRateLimited() calls per key since its last forget(). */
   private readonly failures = new Map<string, number>();
 
-  private worker: Worker | undefined;
+  private worker: BatchWorker | undefined;
+  private batch: BatchOptions | undefined;
+  /** Worker calls running (each one key, or one batch). */
+  private running = 0;
+  /** The timer that hands out a batch whose window has passed. */
+  private windowTimer: ReturnType<typeof setTimeout> | undefined;
   private pumpScheduled = false;
   private shuttingDown = false;
   private drainQueued = false;
@@ -91,9 +114,48 @@ export class WorkQueue {
 
   /** Starts handing keys to `worker`, at most `concurrency` at once. Call once. */
   start(worker: Worker): void {
+    this.startBatches((keys) => worker(keys[0]!), { groupOf: () => undefined, maxSize: 1, windowMs: 0 });
+  }
+
+  /**
+   * Starts handing keys to `worker` in batches of one group, at most `concurrency` calls at once.
+   * Call once (instead of `start`).
+   */
+  startBatches(worker: BatchWorker, batch: BatchOptions): void {
     if (this.worker) throw new Error(`work queue ${this.name} already started`);
     this.worker = worker;
+    this.batch = { ...batch, maxSize: Math.max(1, Math.floor(batch.maxSize)), windowMs: Math.max(0, batch.windowMs) };
+    // Keys added before the start were grouped without knowing the groups: group them now.
+    this.waitingByGroup.clear();
+    for (const key of this.waiting) this.addToGroup(key);
     this.schedulePump();
+  }
+
+  private groupKey(key: string): string {
+    const group = this.batch && this.batch.maxSize > 1 ? this.batch.groupOf(key) : undefined;
+    // A lone key gets a group no real group name can take.
+    return group === undefined ? `\u0000${key}` : `g:${group}`;
+  }
+
+  private enqueueWaiting(key: string): void {
+    this.waiting.add(key);
+    this.queuedAt.set(key, this.now());
+    this.addToGroup(key);
+  }
+
+  private addToGroup(key: string): void {
+    const group = this.groupKey(key);
+    const members = this.waitingByGroup.get(group);
+    if (members) members.add(key);
+    else this.waitingByGroup.set(group, new Set([key]));
+  }
+
+  private clearWaiting(): void {
+    this.waiting.clear();
+    this.waitingByGroup.clear();
+    this.queuedAt.clear();
+    clearTimeout(this.windowTimer);
+    this.windowTimer = undefined;
   }
 
   /** Queues the key unless it is already waiting; a key in flight is marked to run again. */
@@ -105,8 +167,7 @@ export class WorkQueue {
       return;
     }
     if (this.waiting.has(key)) return;
-    this.waiting.add(key);
-    this.queuedAt.set(key, this.now());
+    this.enqueueWaiting(key);
     this.observer.onDepth?.(this.waiting.size);
     this.schedulePump();
   }
@@ -169,7 +230,7 @@ export class WorkQueue {
     return this.waiting.size;
   }
 
-  /** Keys being processed right now. */
+  /** Keys being processed right now (every key of a batch counts). */
   get inFlight(): number {
     return this.processing.size;
   }
@@ -195,8 +256,7 @@ export class WorkQueue {
     this.delayed.clear();
     this.dirty.clear();
     if (!this.drainQueued || !this.worker) {
-      this.waiting.clear();
-      this.queuedAt.clear();
+      this.clearWaiting();
       this.observer.onDepth?.(0);
     }
     return this.whenIdle();
@@ -230,32 +290,61 @@ export class WorkQueue {
   private pump(): void {
     const worker = this.worker;
     if (!worker) return;
-    while (this.processing.size < this.concurrency && this.waiting.size > 0) {
+    clearTimeout(this.windowTimer);
+    this.windowTimer = undefined;
+    const now = this.now();
+    let nextWindow = Infinity;
+    for (const [group, members] of this.waitingByGroup) {
+      if (this.running >= this.concurrency) break;
       if (this.shuttingDown && !this.drainQueued) break;
-      const key = this.waiting.values().next().value as string;
-      this.waiting.delete(key);
-      const queuedAt = this.queuedAt.get(key) ?? this.now();
-      this.queuedAt.delete(key);
-      this.processing.add(key);
+      const { maxSize, windowMs } = this.batch!;
+      const oldest = members.values().next().value as string;
+      const age = now - (this.queuedAt.get(oldest) ?? now);
+      // A partial batch waits for its window, unless the queue is draining for a shutdown.
+      if (members.size < maxSize && age < windowMs && !this.shuttingDown && !group.startsWith('\u0000')) {
+        nextWindow = Math.min(nextWindow, windowMs - age);
+        continue;
+      }
+      const keys: string[] = [];
+      for (const key of members) {
+        if (keys.length >= maxSize) break;
+        keys.push(key);
+      }
+      for (const key of keys) {
+        members.delete(key);
+        this.waiting.delete(key);
+        this.observer.onQueueLatency?.(Math.max(0, now - (this.queuedAt.get(key) ?? now)) / 1000);
+        this.queuedAt.delete(key);
+        this.processing.add(key);
+      }
+      // Still keys left: the group goes to the back, behind the groups that waited longer.
+      this.waitingByGroup.delete(group);
+      if (members.size > 0) this.waitingByGroup.set(group, members);
+      this.running++;
       const started = this.now();
       this.observer.onDepth?.(this.waiting.size);
-      this.observer.onQueueLatency?.(Math.max(0, started - queuedAt) / 1000);
       // Promise.resolve().then: a worker that throws synchronously is handled like a rejection.
       void Promise.resolve()
-        .then(() => worker(key))
-        .catch((err: unknown) => this.reportError(key, err))
-        .finally(() => this.done(key, started));
+        .then(() => worker(keys))
+        .catch((err: unknown) => this.reportError(keys.join(','), err))
+        .finally(() => this.done(keys, started));
+    }
+    if (nextWindow < Infinity && this.running < this.concurrency) {
+      this.windowTimer = setTimeout(() => this.schedulePump(), Math.max(1, Math.ceil(nextWindow)));
+      this.windowTimer.unref?.();
     }
     this.notifyIfIdle();
   }
 
-  private done(key: string, started: number): void {
+  private done(keys: string[], started: number): void {
     this.observer.onWorkDuration?.(Math.max(0, this.now() - started) / 1000);
-    this.processing.delete(key);
-    if (this.dirty.delete(key) && !this.shuttingDown) {
-      this.waiting.add(key);
-      this.queuedAt.set(key, this.now());
-      this.observer.onDepth?.(this.waiting.size);
+    this.running--;
+    for (const key of keys) {
+      this.processing.delete(key);
+      if (this.dirty.delete(key) && !this.shuttingDown) {
+        this.enqueueWaiting(key);
+        this.observer.onDepth?.(this.waiting.size);
+      }
     }
     this.pump();
   }
@@ -292,6 +381,29 @@ export interface ReconcileWorkerOptions {
   now?: () => number;
 }
 
+/** One key's outcome in a batch reconcile: its result, or the error to retry it with backoff. */
+export type KeyOutcome = { result: ReconcileResult } | { error: unknown };
+
+/** controller-runtime's result rules for one key; returns the outcome to report. */
+function settle(queue: WorkQueue, key: string, outcome: KeyOutcome): ReconcileOutcome {
+  if ('error' in outcome) {
+    queue.addRateLimited(key);
+    return 'error';
+  }
+  const result = outcome.result;
+  if (result.requeueAfterMs !== undefined && result.requeueAfterMs > 0) {
+    queue.forget(key);
+    queue.addAfter(key, result.requeueAfterMs);
+    return 'requeue_after';
+  }
+  if (result.requeue) {
+    queue.addRateLimited(key);
+    return 'requeue';
+  }
+  queue.forget(key);
+  return 'success';
+}
+
 /**
  * Wraps a reconcile function into a queue worker with controller-runtime's rules:
  * error -> retry with the key's backoff; requeueAfterMs -> forget the backoff and run again
@@ -305,26 +417,41 @@ export function reconcileWorker(
   const now = opts.now ?? (() => performance.now());
   return async (key: string) => {
     const started = now();
-    let outcome: ReconcileOutcome;
-    let error: unknown;
+    let outcome: KeyOutcome;
     try {
-      const result = (await reconcile(key)) ?? {};
-      if (result.requeueAfterMs !== undefined && result.requeueAfterMs > 0) {
-        outcome = 'requeue_after';
-        queue.forget(key);
-        queue.addAfter(key, result.requeueAfterMs);
-      } else if (result.requeue) {
-        outcome = 'requeue';
-        queue.addRateLimited(key);
-      } else {
-        outcome = 'success';
-        queue.forget(key);
-      }
+      outcome = { result: (await reconcile(key)) ?? {} };
     } catch (err) {
-      outcome = 'error';
-      error = err;
-      queue.addRateLimited(key);
+      outcome = { error: err };
     }
-    opts.onResult?.(key, outcome, Math.max(0, now() - started) / 1000, error);
+    const reported = settle(queue, key, outcome);
+    opts.onResult?.(key, reported, Math.max(0, now() - started) / 1000, 'error' in outcome ? outcome.error : undefined);
+  };
+}
+
+/**
+ * The same rules for a batch worker (`startBatches`): `reconcile` answers for each key (a key it
+ * does not answer for counts as done); when it throws, every key of the batch is retried.
+ * The time reported for each key is the batch's.
+ */
+export function reconcileBatchWorker(
+  queue: WorkQueue,
+  reconcile: (keys: string[]) => Promise<Map<string, KeyOutcome>>,
+  opts: ReconcileWorkerOptions = {},
+): BatchWorker {
+  const now = opts.now ?? (() => performance.now());
+  return async (keys: string[]) => {
+    const started = now();
+    let outcomes: Map<string, KeyOutcome>;
+    try {
+      outcomes = await reconcile(keys);
+    } catch (err) {
+      outcomes = new Map(keys.map((k) => [k, { error: err }]));
+    }
+    const seconds = Math.max(0, now() - started) / 1000;
+    for (const key of keys) {
+      const outcome = outcomes.get(key) ?? { result: {} };
+      const reported = settle(queue, key, outcome);
+      opts.onResult?.(key, reported, seconds, 'error' in outcome ? outcome.error : undefined);
+    }
   };
 }

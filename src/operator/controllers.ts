@@ -9,8 +9,8 @@ import type { Logger } from '../log.js';
 import type { AccessStore } from '../store/store.js';
 import { EventRecorder } from '../k8s/events.js';
 import { reconcileObserver, workQueueObserver, type RuntimeMetrics } from '../k8s/metrics.js';
-import { WorkQueue, reconcileWorker, type ReconcileResult } from '../k8s/workqueue.js';
-import { objectKey } from '../api/v1alpha1/resource.js';
+import { WorkQueue, reconcileBatchWorker, reconcileWorker, type BatchOptions, type BatchWorker, type KeyOutcome, type ReconcileOutcome, type ReconcileResult } from '../k8s/workqueue.js';
+import { objectKey, parseObjectKey } from '../api/v1alpha1/resource.js';
 import { ReconcileCore, StoreUnavailableError, type ReconcilerMetrics } from '../controllers/core.js';
 import { StatusLedger } from '../controllers/status-ledger.js';
 import { statusEqual } from '../k8s/status.js';
@@ -19,6 +19,7 @@ import { TenantReconciler } from '../controllers/tenant-controller.js';
 import { OrchestratorController, type OrchestratorControllerOptions } from '../controllers/orchestrator.js';
 import { KubeCluster, type CachedResource, type ClusterCache } from './cluster.js';
 import { worthReconciling } from './predicates.js';
+import { OPERATOR_DEFAULTS } from './options.js';
 
 /** Metric labels (`controller`, workqueue `name`) of the two controllers. */
 const OBJECT_CONTROLLER = 'object';
@@ -27,8 +28,12 @@ const TENANT_CONTROLLER = 'tenant';
 const STORE_PROBE_MS = 1_000;
 
 export interface ControllersOptions {
-  /** Keys reconciled in parallel, by each controller. */
+  /** Keys reconciled in parallel, by each controller (for the object controller: batches). */
   concurrency: number;
+  /** Object keys of one tenant reconciled in one batch at most; default OPERATOR_DEFAULTS.batchSize. */
+  batchSize?: number;
+  /** How long a tenant's first waiting key waits for others to join; default OPERATOR_DEFAULTS.batchWindowMs. */
+  batchWindowMs?: number;
   /** The operator's own metrics (ghosts, refused orphans, uninstall), registered once per operator. */
   metrics?: ReconcilerMetrics;
   driftPeriodMs?: number;
@@ -44,7 +49,8 @@ export class Controllers {
   private readonly ledger = new StatusLedger();
   private readonly knownTenants = new Set<string>();
   private readonly unsubscribe: (() => void)[] = [];
-  private readonly objectWorker: ReturnType<typeof reconcileWorker>;
+  private readonly objectWorker: BatchWorker;
+  private readonly batch: BatchOptions;
   private readonly tenantWorker: ReturnType<typeof reconcileWorker>;
   private storeProbe: ReturnType<typeof setInterval> | undefined;
   /** Targets (UiPath...): their own queue, fed by Orchestrators, their Secrets and the store's change feed. */
@@ -78,19 +84,31 @@ export class Controllers {
     });
     const objectReconciler = new ObjectReconciler(core);
     const tenantReconciler = new TenantReconciler(core, { driftPeriodMs: opts.driftPeriodMs });
-    this.objectWorker = this.worker(this.objects, OBJECT_CONTROLLER, metrics, (key) => objectReconciler.reconcile(key));
+    this.objectWorker = this.batchWorker(this.objects, OBJECT_CONTROLLER, metrics, (keys) => objectReconciler.reconcileBatch(keys));
+    // Keys of one tenant waiting together go to the store in one transaction (src/controllers/object-controller.ts).
+    this.batch = {
+      groupOf: (key) => parseObjectKey(key)?.namespace,
+      maxSize: opts.batchSize ?? OPERATOR_DEFAULTS.batchSize,
+      windowMs: opts.batchWindowMs ?? OPERATOR_DEFAULTS.batchWindowMs,
+    };
     this.tenantWorker = this.worker(this.tenants, TENANT_CONTROLLER, metrics, (namespace) => tenantReconciler.reconcile(namespace));
   }
 
   private worker(queue: WorkQueue, controller: string, metrics: RuntimeMetrics, reconcile: (key: string) => Promise<ReconcileResult>) {
+    return reconcileWorker(queue, reconcile, { onResult: this.onResult(controller, metrics) });
+  }
+
+  private batchWorker(queue: WorkQueue, controller: string, metrics: RuntimeMetrics, reconcile: (keys: string[]) => Promise<Map<string, KeyOutcome>>) {
+    return reconcileBatchWorker(queue, reconcile, { onResult: this.onResult(controller, metrics) });
+  }
+
+  private onResult(controller: string, metrics: RuntimeMetrics) {
     const observe = reconcileObserver(metrics, controller);
-    return reconcileWorker(queue, reconcile, {
-      onResult: (key, outcome, seconds, err) => {
-        observe(key, outcome, seconds, err);
-        if (err) this.log.warn({ controller, key, err: err instanceof Error ? err.message : String(err) }, 'reconcile failed; will retry with backoff');
-        if (err instanceof StoreUnavailableError) this.watchStoreRecovery();
-      },
-    });
+    return (key: string, outcome: ReconcileOutcome, seconds: number, err?: unknown) => {
+      observe(key, outcome, seconds, err);
+      if (err) this.log.warn({ controller, key, err: err instanceof Error ? err.message : String(err) }, 'reconcile failed; will retry with backoff');
+      if (err instanceof StoreUnavailableError) this.watchStoreRecovery();
+    };
   }
 
   /** Keys waiting or in flight in either queue (requeues after a delay do not count). */
@@ -120,6 +138,11 @@ export class Controllers {
       ).finally(() => (probing = false));
     }, STORE_PROBE_MS);
     this.storeProbe.unref?.();
+  }
+
+  /** Every known tenant's drift pass, now. */
+  resync(): void {
+    for (const tenant of this.knownTenants) this.tenants.add(tenant);
   }
 
   /** A namespace becomes a tenant when any of our kinds appears in it (or it is labelled). */
@@ -152,7 +175,7 @@ export class Controllers {
     if (!(await this.cache.waitForSync(signal)) || signal.aborted) return false;
     this.log.info({ tenants: [...this.knownTenants] }, 'caches synced; starting workers');
     this.tenants.start(this.tenantWorker);
-    this.objects.start(this.objectWorker);
+    this.objects.startBatches(this.objectWorker, this.batch);
     // Targets run beside, and never hold up, the access controllers (their CRD may be missing).
     this.orchestrators?.start(signal).catch((err: unknown) => this.log.error({ err }, 'orchestrator controller failed to start'));
     return true;

@@ -9,6 +9,10 @@ export const OPERATOR_DEFAULTS = {
   healthPort: 8081,
   /** Keys reconciled in parallel by each controller (the API server, not our CPU, is the bound: see bench/). */
   concurrency: 8,
+  /** Keys of one tenant the object controller writes to the store in one transaction, at most. */
+  batchSize: 200,
+  /** How long a tenant's first waiting key waits for others to join its batch (ms). */
+  batchWindowMs: 20,
   /** Run the controllers only while holding the Lease: off unless asked for (--leader-elect). */
   leaderElect: false,
 } as const;

@@ -39,12 +39,15 @@ suite('fault: store outage during a bulk reconcile', () => {
     const storeUrl = pg.url.replace('postgres@', `postgres:${PASSWORD}@`);
     operator = await startOperator({ kubeconfig: kc, store: storeUrl, log: pino({ level: 'info' }, pino.destination({ dest: path.join(process.env.RPA_ACCESS_FAULT_REPORT_DIR ?? '/tmp', 'fault-store-outage.log'), sync: true })), healthPort: 0, leaderElection: false, driftPeriodMs: 5_000 });
     await operator.whenRunning();
-    const objects: BulkObject[] = await createBulk(kc, { prefix: 'outage', tenants: 4, total: 1000 });
+    // The objects arrive while the operator works (it writes each tenant's waiting objects in
+    // one batch, so it keeps pace with their creation): the outage must fall amid the arrivals.
+    const creating: Promise<BulkObject[]> = createBulk(kc, { prefix: 'outage', tenants: 4, total: 1000 });
 
     // Let part of the work land, then take the store away.
     await eventually('a third of the objects applied', async () => (await listReadiness(kc)).filter((o) => o.ready === 'True').length > 300, 120_000);
     const outageStart = Date.now();
     pg.stop();
+    const objects = await creating;
     const unavailableObjects = await eventually('objects report StoreUnavailable', async () => {
       const list = (await listReadiness(kc)).filter((o) => o.reason === 'StoreUnavailable');
       return list.length > 0 ? list : undefined;

@@ -235,3 +235,109 @@ describe('object controller', () => {
     store = await sqliteFactory.open(); // for afterEach
   });
 });
+
+describe('object controller, in batches', () => {
+  beforeEach(async () => {
+    await tenants.reconcile(NS);
+    enqueued.length = 0;
+    events.length = 0;
+  });
+
+  const key = (kind: Kind, name: string) => objectKey(kind, NS, name);
+  const revision = async () => (await store.loadTenant(NS))!.revision;
+
+  it('writes the objects of a tenant in one store transaction, each with its Event and status', async () => {
+    const before = await revision();
+    const objs = ['ann', 'bob', 'cy'].map((n) => cluster.put(resource('User', n, { email: `${n}@example.com` })));
+    const outcomes = await objects.reconcileBatch(objs.map((o) => key('User', o.metadata.name)));
+    expect([...outcomes.values()]).toEqual([{ result: {} }, { result: {} }, { result: {} }]);
+    expect(await revision()).toBe(before + 1);
+    for (const o of objs) expect(ready(o)).toMatchObject({ status: 'True', reason: 'Applied' });
+    expect(events.sort()).toEqual(['Normal Created User/ann', 'Normal Created User/bob', 'Normal Created User/cy']);
+    // Nothing changed: the same batch again writes nothing at all.
+    const writes = cluster.writes.length;
+    await objects.reconcileBatch(objs.map((o) => key('User', o.metadata.name)));
+    expect(cluster.writes.length).toBe(writes);
+    expect(await revision()).toBe(before + 1);
+  });
+
+  it('refuses the objects an invariant blames and lands the rest: two owner bindings, a reserved name, an invalid spec', async () => {
+    cluster.put(resource('User', 'ann', { email: 'ann@example.com' }));
+    cluster.put(resource('User', 'bob', { email: 'bob@example.com' }));
+    await objects.reconcileBatch([key('User', 'ann'), key('User', 'bob')]);
+    events.length = 0;
+    const batch = [
+      cluster.put(resource('RoleBinding', 'own-a', { roleRef: { name: 'owner' }, subjects: [{ kind: 'User', name: 'ann' }] })),
+      cluster.put(resource('RoleBinding', 'own-b', { roleRef: { name: 'owner' }, subjects: [{ kind: 'User', name: 'bob' }] })),
+      cluster.put(resource('RoleBinding', 'former-owner-zed', { roleRef: { name: 'viewer' }, subjects: [{ kind: 'User', name: 'bob' }] })),
+      cluster.put(resource('Group', 'ops', {})),
+      cluster.put(resource('User', 'bad', { email: 'not an email' })),
+      cluster.put(resource('User', 'cy', { email: 'cy@example.com', groups: ['ops'] })),
+    ];
+    const outcomes = await objects.reconcileBatch(batch.map((o) => key(o.kind as Kind, o.metadata.name)));
+    expect([...outcomes.values()].every((o) => 'result' in o)).toBe(true);
+    // Between two new owner bindings the planner keeps the first by name.
+    expect(await stored('RoleBinding', 'own-a')).toBeDefined();
+    expect(await stored('RoleBinding', 'own-b')).toBeUndefined();
+    expect(await stored('RoleBinding', 'former-owner-zed')).toBeUndefined();
+    expect(await stored('User', 'bad')).toBeUndefined();
+    expect(await stored('Group', 'ops')).toBeDefined();
+    expect(await stored('User', 'cy')).toBeDefined();
+    const [ownA, ownB, reserved, ops, bad, cy] = batch;
+    expect(ready(ownA!)).toMatchObject({ status: 'True', reason: 'Applied' });
+    expect(ready(ownB!)).toMatchObject({ status: 'False', reason: 'SingleOwner' });
+    expect(ready(ownB!)?.message).toMatch(/own-a already grants owner/);
+    expect(ready(reserved!)).toMatchObject({ status: 'False', reason: 'ReservedName' });
+    expect(ready(ops!)).toMatchObject({ status: 'True', reason: 'Applied' });
+    expect(ready(bad!)).toMatchObject({ status: 'False', reason: 'Invalid' });
+    expect(ready(cy!)).toMatchObject({ status: 'True', reason: 'Applied' });
+    expect(events).toEqual(expect.arrayContaining([
+      'Warning SingleOwner RoleBinding/own-b', 'Warning ReservedName RoleBinding/former-owner-zed', 'Warning Invalid User/bad',
+      'Normal Created RoleBinding/own-a', 'Normal Created Group/ops', 'Normal Created User/cy',
+    ]));
+  });
+
+  it('a refusal that depends on another refused object of the batch is judged again without it', async () => {
+    // The Folder role's scope change is refused (a binding uses it tenant-wide)... a binding of
+    // the batch that needed the new scope is then refused on its own account, the rest lands.
+    cluster.put(resource('Role', 'ops', { scope: 'Tenant', permissions: [] }));
+    cluster.put(resource('User', 'ann', { email: 'ann@example.com' }));
+    cluster.put(resource('RoleBinding', 'wide', { roleRef: { name: 'ops' }, subjects: [{ kind: 'User', name: 'ann' }] }));
+    await objects.reconcileBatch([key('Role', 'ops'), key('User', 'ann'), key('RoleBinding', 'wide')]);
+    expect(await stored('RoleBinding', 'wide')).toBeDefined();
+    const role = cluster.put(resource('Role', 'ops', { scope: 'Folder', permissions: [] }, { generation: 2 }));
+    const inFolder = cluster.put(resource('RoleBinding', 'in-folder', { roleRef: { name: 'ops' }, folder: 'Finance', subjects: [{ kind: 'User', name: 'ann' }] }));
+    const group = cluster.put(resource('Group', 'ok', {}));
+    await objects.reconcileBatch([key('Role', 'ops'), key('RoleBinding', 'in-folder'), key('Group', 'ok')]);
+    expect(ready(role)).toMatchObject({ status: 'False', reason: 'BindingScope' });
+    expect(ready(inFolder)).toMatchObject({ status: 'False', reason: 'BindingScope' });
+    expect(ready(group)).toMatchObject({ status: 'True' });
+    expect((await stored('Role', 'ops'))?.spec).toMatchObject({ scope: 'Tenant' });
+    expect(await stored('RoleBinding', 'in-folder')).toBeUndefined();
+  });
+
+  it('sends deletes, pauses, built-ins and gone keys down their own path beside the batch', async () => {
+    const g = cluster.put(resource('Group', 'gone-soon', {}));
+    await objects.reconcileBatch([key('Group', 'gone-soon')]);
+    g.metadata.deletionTimestamp = new Date().toISOString();
+    const paused = cluster.put(resource('Group', 'held', {}, { annotations: { [ANNOTATION_PAUSED]: 'true' } }));
+    const fresh = cluster.put(resource('Group', 'fresh', {}));
+    const outcomes = await objects.reconcileBatch([key('Group', 'gone-soon'), key('Group', 'held'), key('Group', 'fresh'), key('Group', 'global'), 'Nope/x/y']);
+    expect(outcomes.size).toBe(5);
+    expect(await stored('Group', 'gone-soon')).toBeUndefined();
+    expect(cluster.writes).toContain('finalizer- Group/gone-soon');
+    expect(ready(paused)).toMatchObject({ reason: 'Paused' });
+    expect(ready(fresh)).toMatchObject({ status: 'True', reason: 'Applied' });
+  });
+
+  it('when the store is down, every object of the batch says StoreUnavailable and is retried', async () => {
+    const a = cluster.put(resource('Group', 'a', {}));
+    const b = cluster.put(resource('Group', 'b', {}));
+    await store.close();
+    const outcomes = await objects.reconcileBatch([key('Group', 'a'), key('Group', 'b')]);
+    for (const o of outcomes.values()) expect('error' in o && o.error).toBeInstanceOf(StoreUnavailableError);
+    expect(ready(a)).toMatchObject({ reason: 'StoreUnavailable' });
+    expect(ready(b)).toMatchObject({ reason: 'StoreUnavailable' });
+    store = await sqliteFactory.open(); // for afterEach
+  });
+});

@@ -3,7 +3,7 @@
 // No timing assumptions: workers are gated by deferred promises, delays run on jest's fake clock.
 import { jest } from '@jest/globals';
 import { sleep } from '../../src/k8s/backoff.js';
-import { reconcileWorker, WorkQueue, type ReconcileOutcome, type WorkQueueObserver } from '../../src/k8s/workqueue.js';
+import { reconcileBatchWorker, reconcileWorker, WorkQueue, type KeyOutcome, type ReconcileOutcome, type WorkQueueObserver } from '../../src/k8s/workqueue.js';
 
 interface Deferred {
   promise: Promise<void>;
@@ -431,6 +431,102 @@ describe('WorkQueue', () => {
       await q.shutDown();
       expect(q.depth).toBe(0);
     });
+  });
+});
+
+describe('WorkQueue batches', () => {
+  const tenantOf = (key: string) => (key.includes('/') ? key.split('/')[0] : undefined);
+
+  it('hands the waiting keys of one group to one call, up to maxSize; a key without a group goes alone', async () => {
+    const calls: string[][] = [];
+    const q = new WorkQueue({ concurrency: 1 });
+    for (const k of ['a/1', 'b/1', 'a/2', 'lone', 'a/3', 'a/4', 'b/2']) q.add(k);
+    q.startBatches((keys) => {
+      calls.push(keys);
+    }, { groupOf: tenantOf, maxSize: 3, windowMs: 0 });
+    await q.whenIdle();
+    // Groups in the order of their oldest key; a group with keys left goes behind the others.
+    expect(calls).toEqual([['a/1', 'a/2', 'a/3'], ['b/1', 'b/2'], ['lone'], ['a/4']]);
+  });
+
+  it('a partial batch waits for its window (a full one goes at once); keys that join meanwhile go with it', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    try {
+      const calls: string[][] = [];
+      const q = new WorkQueue({ concurrency: 2, now: () => Date.now() });
+      q.startBatches((keys) => {
+        calls.push(keys);
+      }, { groupOf: tenantOf, maxSize: 3, windowMs: 50 });
+      q.add('a/1');
+      q.add('b/1');
+      q.add('b/2');
+      q.add('b/3');
+      await jest.advanceTimersByTimeAsync(0);
+      expect(calls).toEqual([['b/1', 'b/2', 'b/3']]);
+      await jest.advanceTimersByTimeAsync(30);
+      q.add('a/2');
+      await jest.advanceTimersByTimeAsync(0);
+      expect(calls).toHaveLength(1);
+      await jest.advanceTimersByTimeAsync(20);
+      expect(calls).toEqual([['b/1', 'b/2', 'b/3'], ['a/1', 'a/2']]);
+      await q.whenIdle();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('keeps per-key rules: a key of a running batch is not handed out again, and runs once more if added meanwhile', async () => {
+    const calls: string[][] = [];
+    const gate = deferred();
+    const q = new WorkQueue({ concurrency: 4 });
+    q.startBatches(async (keys) => {
+      calls.push(keys);
+      if (calls.length === 1) await gate.promise;
+    }, { groupOf: tenantOf, maxSize: 10, windowMs: 0 });
+    q.add('a/1');
+    q.add('a/2');
+    await settle();
+    expect(q.inFlight).toBe(2);
+    q.add('a/2');
+    q.add('a/3');
+    await settle();
+    expect(calls).toEqual([['a/1', 'a/2'], ['a/3']]);
+    gate.resolve();
+    await q.whenIdle();
+    expect(calls).toEqual([['a/1', 'a/2'], ['a/3'], ['a/2']]);
+  });
+
+  it('reconcileBatchWorker applies the result rules key by key; a throw retries every key of the batch', async () => {
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    try {
+      const q = new WorkQueue({ now: () => Date.now() });
+      const outcomes: string[] = [];
+      let fail = false;
+      q.startBatches(reconcileBatchWorker(q, async (keys) => {
+        if (fail) throw new Error('store down');
+        return new Map<string, KeyOutcome>([
+          ['a/1', { result: {} }],
+          ['a/2', { result: { requeueAfterMs: 5_000 } }],
+          ['a/3', { error: new Error('conflict') }],
+        ].filter(([k]) => keys.includes(k as string)) as Array<[string, KeyOutcome]>);
+      }, { onResult: (key, outcome) => outcomes.push(`${key} ${outcome}`) }), { groupOf: tenantOf, maxSize: 10, windowMs: 0 });
+      q.add('a/1');
+      q.add('a/2');
+      q.add('a/3');
+      q.add('a/4');
+      await jest.advanceTimersByTimeAsync(0);
+      expect(outcomes).toEqual(['a/1 success', 'a/2 requeue_after', 'a/3 error', 'a/4 success']);
+      expect(q.numRequeues('a/3')).toBe(1);
+      expect(q.pendingDelayed).toBe(2);
+      fail = true;
+      outcomes.length = 0;
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(outcomes).toContain('a/2 error');
+      expect(outcomes.every((o) => o.endsWith(' error'))).toBe(true);
+      await q.shutDown();
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });
 
