@@ -32,6 +32,22 @@ type Obj = OrchestratorResource & KubernetesObject;
 const FIELD_MANAGER = 'rpa-access-operator';
 const MAX_BACKOFF_MS = 15_000;
 
+/**
+ * How each sync of a target ended, for the operator's metrics (src/operator/metrics.ts), so that
+ * a target failing for long is an alert, not only a status condition nobody reads.
+ */
+export interface TargetSyncMetrics {
+  /**
+   * A sync of `target` (`namespace/name`) ended at `at` (ms): `success` when it ran to the end
+   * (UiPath holds what the tenant says, or an Observe target's pending changes were listed, or
+   * objects rpa-access did not create were left alone), `error` when it did not (invalid spec,
+   * credentials, the tenant not in the store, UiPath unreachable or refusing).
+   */
+  synced(target: string, result: 'success' | 'error', at: number): void;
+  /** The Orchestrator is gone: its series go with it. */
+  forget(target: string): void;
+}
+
 export interface OrchestratorControllerOptions {
   kc: KubeConfig;
   store: AccessStore;
@@ -41,6 +57,7 @@ export interface OrchestratorControllerOptions {
   concurrency?: number;
   /** Client settings for tests (timeouts, attempts). */
   clientOptions?: Parameters<typeof newClient>[2];
+  metrics?: TargetSyncMetrics;
 }
 
 interface TargetState {
@@ -132,6 +149,7 @@ export class OrchestratorController {
     const obj = this.informer.get(namespace, name);
     if (!obj) {
       this.state.delete(key);
+      this.opts.metrics?.forget(key);
       return;
     }
     let st = this.state.get(key);
@@ -143,6 +161,7 @@ export class OrchestratorController {
     } catch (err) {
       if (!(err instanceof TargetSpecError)) throw err;
       await this.writeStatus(obj, st, { ready: ['False', 'InvalidSpec', err.message], synced: ['False', 'InvalidSpec', 'Nothing is synced until the spec is fixed.'] });
+      this.count(key, 'error');
       return;
     }
     const secretName = (obj.spec as { credentialsSecretRef: { name: string } }).credentialsSecretRef.name;
@@ -150,11 +169,13 @@ export class OrchestratorController {
     const creds = await this.readCredentials(namespace, secretName);
     if ('problem' in creds) {
       await this.writeStatus(obj, st, { ready: ['False', creds.reason, creds.problem], synced: ['False', creds.reason, 'Nothing is synced without credentials.'] });
+      this.count(key, 'error');
       return this.retry(st);
     }
     const snapshot = await this.opts.store.loadTenant(namespace);
     if (!snapshot) {
       await this.writeStatus(obj, st, { ready: ['False', 'TenantNotFound', `Tenant ${namespace} is not in the access store yet: nothing is pushed (an empty store never takes access away in UiPath).`], synced: ['False', 'TenantNotFound', 'Waiting for the tenant.'] });
+      this.count(key, 'error');
       return this.retry(st);
     }
     // One client per target and credentials: a rotated secret (new resourceVersion) gets a new one, and a new token.
@@ -182,11 +203,13 @@ export class OrchestratorController {
     } catch (err) {
       if (!(err instanceof UiPathError)) throw err;
       await this.failed(obj, st, err, client.rateLimited, snapshot.revision);
+      this.count(key, 'error');
       return this.retry(st);
     }
     if (result.error) {
       const err = result.error instanceof UiPathError ? result.error : new UiPathError(result.error.message, 'ServerError', 'sync');
       await this.failed(obj, st, err, client.rateLimited, snapshot.revision, result);
+      this.count(key, 'error');
       return this.retry(st);
     }
     st.failures = 0;
@@ -217,8 +240,13 @@ export class OrchestratorController {
       result,
       revision: snapshot.revision,
     });
+    this.count(key, 'success');
     const untilExpiry = result.nextExpiry !== undefined ? Math.max(1000, result.nextExpiry - Date.now() + 1000) : Infinity;
     return { requeueAfterMs: Math.min(config.syncPeriodMs, untilExpiry) };
+  }
+
+  private count(key: string, result: 'success' | 'error'): void {
+    this.opts.metrics?.synced(key, result, Date.now());
   }
 
   private retry(st: TargetState): { requeueAfterMs: number } {

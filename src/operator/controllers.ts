@@ -16,7 +16,7 @@ import { StatusLedger } from '../controllers/status-ledger.js';
 import { statusEqual } from '../k8s/status.js';
 import { ObjectReconciler } from '../controllers/object-controller.js';
 import { TenantReconciler } from '../controllers/tenant-controller.js';
-import { OrchestratorController, type OrchestratorControllerOptions } from '../controllers/orchestrator.js';
+import { OrchestratorController, type OrchestratorControllerOptions, type TargetSyncMetrics } from '../controllers/orchestrator.js';
 import { KubeCluster, type CachedResource, type ClusterCache } from './cluster.js';
 import { worthReconciling } from './predicates.js';
 import { OPERATOR_DEFAULTS } from './options.js';
@@ -39,6 +39,8 @@ export interface ControllersOptions {
   driftPeriodMs?: number;
   /** The Orchestrator controller (targets such as UiPath); `false` turns it off. */
   targets?: false | Pick<OrchestratorControllerOptions, 'clientOptions' | 'concurrency'>;
+  /** Where the targets' syncs are counted (registered once per operator, as `metrics`). */
+  targetMetrics?: TargetSyncMetrics;
 }
 
 export class Controllers {
@@ -70,7 +72,9 @@ export class Controllers {
     this.events = new EventRecorder({ kc, log: log.child({ component: 'events' }) });
     this.orchestrators = opts.targets === false
       ? undefined
-      : new OrchestratorController({ kc, store, events: this.events, log: log.child({ component: 'orchestrator' }), ...(opts.targets ?? {}) });
+      : new OrchestratorController({
+        kc, store, events: this.events, log: log.child({ component: 'orchestrator' }), ...(opts.targets ?? {}), ...(opts.targetMetrics ? { metrics: opts.targetMetrics } : {}),
+      });
     const core = new ReconcileCore({
       store,
       cluster: new KubeCluster(kc, cache.informers, this.ledger, log.child({ component: 'cluster' })),

@@ -12,7 +12,7 @@ import { loadKubeConfig } from '../k8s/client.js';
 import { HealthServer } from '../k8s/health.js';
 import { LeaderElector } from '../k8s/leader.js';
 import { createRuntimeMetrics, leaderObserver } from '../k8s/metrics.js';
-import { accessMetrics } from './metrics.js';
+import { accessMetrics, targetSyncMetrics } from './metrics.js';
 import { openStore } from '../store/open.js';
 import type { AccessStore } from '../store/store.js';
 import { createWebhookMetrics } from '../webhook/metrics.js';
@@ -71,6 +71,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   log.info({ store: store.description }, 'store opened');
   const metrics = createRuntimeMetrics();
   const reconcilerMetrics = accessMetrics(metrics.registry);
+  const targetMetrics = targetSyncMetrics(metrics.registry);
   const health = new HealthServer({ port: opts.healthPort ?? OPERATOR_DEFAULTS.healthPort, registry: metrics.registry, log });
   const cache = new ClusterCache(kc, log, opts.resyncPeriodMs);
   cache.start();
@@ -102,7 +103,7 @@ export async function startOperator(opts: OperatorOptions): Promise<OperatorHand
   await metricsServer?.listen();
 
   const lead = async (signal: AbortSignal) => {
-    controllers = new Controllers(kc, cache, store, log, metrics, { metrics: reconcilerMetrics, concurrency: opts.concurrency ?? OPERATOR_DEFAULTS.concurrency, driftPeriodMs: opts.driftPeriodMs, ...(opts.targets !== undefined ? { targets: opts.targets } : {}) });
+    controllers = new Controllers(kc, cache, store, log, metrics, { metrics: reconcilerMetrics, targetMetrics, concurrency: opts.concurrency ?? OPERATOR_DEFAULTS.concurrency, driftPeriodMs: opts.driftPeriodMs, ...(opts.targets !== undefined ? { targets: opts.targets } : {}) });
     if (await controllers.start(signal)) running();
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     const c = controllers;

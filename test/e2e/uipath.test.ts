@@ -103,6 +103,8 @@ suite('UiPath target through the operator', () => {
       return undefined;
     }
   };
+  /** The operator's /metrics: target syncs are counted there (the RpaAccessTargetFailing alert reads them). */
+  const metricsText = async () => (await fetch(`http://127.0.0.1:${operator!.healthPort}/metrics`)).text();
   const condition = async (ns: string, type: string) => (await status(ns))?.conditions?.find((c) => c.type === type);
   const secret = async (ns: string, clientSecret: string, create = true) => {
     const core = kc.makeApiClient(CoreV1Api);
@@ -156,6 +158,11 @@ suite('UiPath target through the operator', () => {
       expect(st.counts).toMatchObject({ users: 2, groups: 1, roles: 1, folders: 2 });
       expect(st.observedRevision).toBeGreaterThan(0);
     }
+    const metrics = await metricsText();
+    for (const ns of ['finance', 'hr']) {
+      expect(metrics).toMatch(new RegExp(`rpa_access_target_sync_total\\{target="${ns}/uipath",result="success"\\} [1-9]`));
+      expect(metrics).toMatch(new RegExp(`rpa_access_target_last_success_timestamp_seconds\\{target="${ns}/uipath"\\} \\d`));
+    }
     // One Identity user serves both tenants (users belong to the organization); groups are per tenant.
     expect(uip.snapshot('finance').groups).toMatchObject({ 'finance-automation-users': ['john.smith@example.com'], 'hr-automation-users': ['john.smith@example.com'] });
     const changes = (await eventsFor(kc, 'finance', 'uipath')).filter((e) => e.reason === 'UiPathChanged');
@@ -187,6 +194,7 @@ suite('UiPath target through the operator', () => {
     const ready = (await condition('finance', 'Ready'))!;
     expect(ready.status).toBe('False');
     expect(ready.message).toMatch(/UiPath is unreachable/);
+    expect(await metricsText()).toMatch(/rpa_access_target_sync_total\{target="finance\/uipath",result="error"\} [1-9]/);
     await apply(`
 apiVersion: rpa-access.io/v1alpha1
 kind: RoleBinding

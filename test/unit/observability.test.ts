@@ -1,12 +1,14 @@
 // The PrometheusRule's alerts name only metrics the code really exports: every metric name in
 // each expression (PromQL identifiers that are not functions, keywords or label names) must be
-// registered by the operator's runtime metrics, the webhook's or the decision API's.
+// registered by the operator's runtime metrics, its own (store ghosts, target syncs), the
+// webhook's or the decision API's.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { Histogram, type Registry } from 'prom-client';
 import { createRuntimeMetrics } from '../../src/k8s/metrics.js';
+import { accessMetrics, targetSyncMetrics } from '../../src/operator/metrics.js';
 import type { DecisionIndex } from '../../src/server/decision-index.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
 import { createWebhookMetrics } from '../../src/webhook/metrics.js';
@@ -20,6 +22,8 @@ const rulesOf = (spec: { groups: { rules: Rule[] }[] }) => spec.groups.flatMap((
 function exportedNames(): Set<string> {
   const runtime = createRuntimeMetrics({ defaultMetrics: false });
   createWebhookMetrics(runtime.registry);
+  accessMetrics(runtime.registry);
+  targetSyncMetrics(runtime.registry);
   const server = new ServerMetrics({ defaultMetrics: false });
   // The index gauges are registered when an index is attached: a stand-in with what they read.
   server.attach({ healthy: true, lastSyncAgeSeconds: 0, freshness: () => [], listen: () => () => undefined } as unknown as DecisionIndex);
@@ -61,7 +65,7 @@ test('every alert expression references only metrics the code exports, and says 
   const exported = exportedNames();
   const doc = yaml.load(fs.readFileSync(path.join(ROOT, 'config/prometheus/rules.yaml'), 'utf8')) as { spec: { groups: { rules: Rule[] }[] } };
   const rules = rulesOf(doc.spec);
-  expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['RpaAccessOperatorNotReconciling', 'RpaAccessIndexStale', 'RpaAccessWebhookRefusingAll']));
+  expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['RpaAccessOperatorNotReconciling', 'RpaAccessIndexStale', 'RpaAccessWebhookRefusingAll', 'RpaAccessTargetFailing']));
   for (const r of rules) {
     const names = metricNames(r.expr);
     expect(names.length).toBeGreaterThan(0);
@@ -82,4 +86,19 @@ test('every dashboard query references only metrics the code exports', () => {
       for (const t of p.targets ?? []) for (const n of metricNames(t.expr)) expect({ panel: p.title, metric: n, exported: exported.has(n) }).toEqual({ panel: p.title, metric: n, exported: true });
     }
   }
+});
+
+test('target syncs: counted by result, the time of the last success kept, the series of a deleted target dropped', async () => {
+  const registry = createRuntimeMetrics({ defaultMetrics: false }).registry;
+  const targets = targetSyncMetrics(registry);
+  targets.synced('finance/uipath', 'error', 1_000);
+  targets.synced('finance/uipath', 'success', 5_000);
+  targets.synced('hr/uipath', 'error', 6_000);
+  const text = await registry.metrics();
+  expect(text).toContain('rpa_access_target_sync_total{target="finance/uipath",result="error"} 1');
+  expect(text).toContain('rpa_access_target_sync_total{target="finance/uipath",result="success"} 1');
+  expect(text).toContain('rpa_access_target_last_success_timestamp_seconds{target="finance/uipath"} 5');
+  expect(text).not.toContain('rpa_access_target_last_success_timestamp_seconds{target="hr/uipath"}');
+  targets.forget('finance/uipath');
+  expect(await registry.metrics()).not.toContain('finance/uipath');
 });
