@@ -66,7 +66,7 @@ export async function eventsFor(kc: KubeConfig, namespace: string, name?: string
     .map((e) => ({ reason: e.reason ?? '', note: e.note ?? '', type: e.type ?? '', regarding: `${e.regarding?.kind}/${e.regarding?.name}` }));
 }
 
-export async function installCrds(cp: ControlPlane, crdDir: string): Promise<void> {
+export async function installCrds(cp: Pick<ControlPlane, 'kubeconfigPath'>, crdDir: string): Promise<void> {
   // The 1.20 server does not know x-kubernetes-validations (CEL): kubectl's client-side check
   // refuses the field unless told not to validate; the server then drops the rule.
   const r = await kubectl(cp.kubeconfigPath, ['apply', '--validate=false', '-f', crdDir]);

@@ -1,4 +1,4 @@
-/** Stores for tests: a fresh SQLite file per call, and a fresh PostgreSQL schema when DATABASE_URL is set. */
+/** Stores for tests: a fresh SQLite file per call, and a fresh PostgreSQL schema when DATABASE_URL is set (see storeFactories). */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,10 +37,12 @@ export const postgresFactory: StoreFactory | undefined = process.env.DATABASE_UR
     }
   : undefined;
 
-/** Both backends where PostgreSQL is configured; SQLite alone otherwise (with a note). */
+/**
+ * Both backends where PostgreSQL is configured; SQLite alone otherwise. DATABASE_URL is the one
+ * switch: given by CI or a developer, or set by jest's global setup (test/support/global-setup.mjs)
+ * to a testcontainers PostgreSQL when Docker answers; that setup also says, once per run, why the
+ * PostgreSQL suites skip when neither is there.
+ */
 export const storeFactories: StoreFactory[] = postgresFactory ? [sqliteFactory, postgresFactory] : [sqliteFactory];
-if (!postgresFactory) {
-  // CI must prove both backends: a missing DATABASE_URL there is a configuration error, not a skip.
-  if (process.env.CI) throw new Error('DATABASE_URL must be set in CI: the store tests run on PostgreSQL too');
-  console.warn('DATABASE_URL is not set: PostgreSQL store tests are skipped (CI sets it).');
-}
+// CI must prove both backends: a missing DATABASE_URL there is a configuration error, not a skip.
+if (!postgresFactory && process.env.CI) throw new Error('DATABASE_URL must be set in CI: the store tests run on PostgreSQL too');
