@@ -382,6 +382,18 @@ function groupsOf(u: Entry<'User'>): string[] {
   return list.filter((name, i) => name !== GLOBAL_GROUP && list.indexOf(name) === i);
 }
 
+/** Two lists in explanation order (BY_VIA) as one. */
+function mergeSorted(a: readonly Grant[], b: readonly Grant[]): Grant[] {
+  const out = new Array<Grant>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length && j < b.length) out[k++] = BY_VIA(a[i]!, b[j]!) <= 0 ? a[i++]! : b[j++]!;
+  while (i < a.length) out[k++] = a[i++]!;
+  while (j < b.length) out[k++] = b[j++]!;
+  return out;
+}
+
 function fileUnder<V>(map: Map<string, V[]>, name: string, v: V): void {
   const have = map.get(name);
   if (have) have.push(v);
@@ -779,8 +791,6 @@ export class TenantIndex {
     if (parsed.folder !== null) for (const f of folderAncestry(parsed.folder)) take(p.byFolder.get(f));
 
     const byUser = new Map<string, Grant[]>();
-    const grant = (name: string, g: CompiledBinding, via: string): void =>
-      fileUnder(byUser, name, { role: g.role.name, binding: g.binding, via, folder: g.folder });
     // Grants every active user has (`global`'s, and those of directory groups named in the
     // question): made once and shared, frozen, by every row.
     const everyone: Grant[] = [];
@@ -792,13 +802,21 @@ export class TenantIndex {
     for (const g of candidates) {
       for (const s of g.spec.subjects) {
         if (s.kind === 'User') {
-          grant(s.name, g, 'user');
+          fileUnder(byUser, s.name, { role: g.role.name, binding: g.binding, via: 'user', folder: g.folder });
           continue;
         }
         const group = p.groups.get(s.name);
         if (!group) continue; // a group that does not exist grants nothing
         if (s.name === GLOBAL_GROUP) shared(g, GLOBAL_VIA);
-        else if (!group.spec.directory) for (const m of p.members.get(s.name) ?? []) grant(m, g, `group:${s.name}`);
+        else if (!group.spec.directory) {
+          // One grant, frozen, shared by every member: a tenant-wide group binding can reach
+          // tens of thousands of users, and one object per member is what who() would cost.
+          const members = p.members.get(s.name);
+          if (members) {
+            const one = Object.freeze<Grant>({ role: g.role.name, binding: g.binding, via: `group:${s.name}`, folder: g.folder });
+            for (const m of members) fileUnder(byUser, m, one);
+          }
+        }
         if (!group.spec.directory) continue;
         // A directory group reaches the users of a valid login session naming it, or, when the
         // question names directory groups, every user (the session is not read then).
@@ -881,11 +899,10 @@ export class TenantIndex {
         out.push({ user: name, grants: shared });
         continue;
       }
-      const grants = own ?? [];
-      for (const g of shared) grants.push(g);
-      if (isRobot) grants.push(robotGrant);
-      if (grants.length > 1) grants.sort(BY_VIA);
-      out.push({ user: name, grants });
+      const mine = own ?? [];
+      if (isRobot) mine.push(robotGrant);
+      if (mine.length > 1) mine.sort(BY_VIA);
+      out.push({ user: name, grants: mergeSorted(mine, shared) });
     }
     return out;
   }
