@@ -251,8 +251,10 @@ interface IndexParts {
   /**
    * Where bindings are, for `who`: folder -> the compiled bindings on exactly that folder, and
    * `\0role` -> the tenant-wide bindings of that role (a folder path never starts with `\0`).
+   * Made on first use (checks never read it: a build for checks alone costs less), then kept
+   * by deltas in derived indexes.
    */
-  byFolder: LayeredMap<readonly CompiledBinding[]>;
+  byFolder: LayeredMap<readonly CompiledBinding[]> | undefined;
   /** Group name -> names of the users listing it (once each; `global` is everyone, not listed). */
   members: LayeredMap<readonly string[]>;
   /** Robot users by name: the holders of the implicit `robot` role. */
@@ -349,16 +351,16 @@ function compileRole(r: Entry<'Role'>, id: number): CompiledRole {
   return { name: r.name, id, bits, builtIn: BUILT_IN_ROLE_NAMES.has(r.name) };
 }
 
-function compileBinding(b: Entry<'RoleBinding'>, role: CompiledRole, folders: FolderIds): CompiledBinding {
+/** `folderId`: the id of the binding's folder in the index's FolderIds, -1 for none. */
+function compileBinding(b: Entry<'RoleBinding'>, role: CompiledRole, folderId: number): CompiledBinding {
   const s = b.spec;
-  const folder = s.folder ?? null;
   // Every field set, in one order: one hidden class for every compiled binding (monomorphic checks).
   return {
     role,
     spec: s,
     binding: b.name,
-    folder,
-    folderId: folder === null ? -1 : folders.idOf(folder),
+    folder: s.folder ?? null,
+    folderId,
     resources: s.resources ? new Set(s.resources.map((r) => `${r.kind}/${r.name}`)) : null,
     environment: s.environment ?? null,
     expiresAtMs: s.expiresAt ? expiryMs(s.expiresAt) : null,
@@ -425,16 +427,14 @@ function buildParts(state: TenantState): IndexParts {
   const folders = new FolderIds();
   const userSubjects = new Map<string, (string | number | CompiledBinding)[]>();
   const groupSubjects = new Map<string, (string | number | CompiledBinding)[]>();
-  const byFolder = new Map<string, CompiledBinding[]>();
   for (const b of state.bindings.values()) {
     const role = compiledRoles.get(b.spec.roleRef.name);
     if (!role) continue; // role does not exist: the binding grants nothing (a role change rebuilds)
-    const c = compileBinding(b, role, folders);
+    const c = compileBinding(b, role, b.spec.folder === undefined ? -1 : folders.idOf(b.spec.folder));
     for (const s of b.spec.subjects) {
       if (s.kind === 'User') fileInList(userSubjects, s.name, 'user', c);
       else fileInList(groupSubjects, s.name, undefined, c);
     }
-    fileUnder(byFolder, folderKey(c.folder, role.name), c);
   }
   const liveGroups = new Map<string, SubjectList>();
   for (const [name, s] of groupSubjects) if (countsForMembers(state.groups.get(name), name)) liveGroups.set(name, s);
@@ -452,7 +452,7 @@ function buildParts(state: TenantState): IndexParts {
     byUser: LayeredMap.of<SubjectList>(userSubjects),
     byGroup: LayeredMap.of<SubjectList>(groupSubjects),
     liveGroups: LayeredMap.of(liveGroups),
-    byFolder: LayeredMap.of(byFolder),
+    byFolder: undefined,
     members: LayeredMap.of(members),
     robots: LayeredMap.of(robots),
     records: LayeredMap.of(records),
@@ -582,6 +582,30 @@ export class TenantIndex {
   }
 
   /**
+   * Where `who` finds bindings: folder -> the bindings on exactly that folder, `\0role` -> the
+   * tenant-wide bindings of the role. Made from the subject lists on first use (every compiled
+   * binding names at least one subject; one named twice is filed once).
+   */
+  private byFolder(): LayeredMap<readonly CompiledBinding[]> {
+    const p = this.parts;
+    if (p.byFolder) return p.byFolder;
+    const byFolder = new Map<string, CompiledBinding[]>();
+    for (const [kind, lists] of [['User', p.byUser], ['Group', p.byGroup]] as const) {
+      for (const [name, list] of lists.entries()) {
+        for (let i = 3; i < list.length; i += 3) {
+          const g = list[i] as CompiledBinding;
+          // Each binding once: from the list of its first subject, at its first place there (a
+          // subject named twice files the binding twice in a row).
+          const first = g.spec.subjects[0]!;
+          if ((first.kind === 'User') !== (kind === 'User') || first.name !== name || list[i - 3] === g) continue;
+          fileUnder(byFolder, folderKey(g.folder, g.role.name), g);
+        }
+      }
+    }
+    return (p.byFolder = LayeredMap.of<readonly CompiledBinding[]>(byFolder));
+  }
+
+  /**
    * The subjects a user is, with their compiled bindings, in explanation order: the user, then
    * `global`, then their groups. Membership of a group that does not exist grants nothing (the
    * User reports it as not ready); a group listed twice counts once.
@@ -676,7 +700,7 @@ export class TenantIndex {
   folders(): string[] {
     const out: string[] = [];
     // byFolder also files tenant-wide bindings, under `\0role`: a folder path never starts so.
-    for (const [key, list] of this.parts.byFolder.entries()) if (!key.startsWith('\0') && list.length > 0) out.push(key);
+    for (const [key, list] of this.byFolder().entries()) if (!key.startsWith('\0') && list.length > 0) out.push(key);
     return out.sort();
   }
 
@@ -780,15 +804,16 @@ export class TenantIndex {
     const id = parsed.permissionId;
     const holds = p.roleTable.holds;
     const row = id * p.roleTable.width;
+    const byFolder = this.byFolder();
     const candidates: CompiledBinding[] = [];
     const take = (list: readonly CompiledBinding[] | undefined): void => {
       if (list) for (const g of list) if (holds[row + g.role.id] === 1 && matches(g, parsed, now)) candidates.push(g);
     };
     for (const r of p.compiledRoles.values()) {
       // Tenant-wide bindings reach folder resources only for the built-in tenant roles.
-      if (holds[row + r.id] === 1 && (parsed.scope === 'Tenant' || r.builtIn)) take(p.byFolder.get(folderKey(null, r.name)));
+      if (holds[row + r.id] === 1 && (parsed.scope === 'Tenant' || r.builtIn)) take(byFolder.get(folderKey(null, r.name)));
     }
-    if (parsed.folder !== null) for (const f of folderAncestry(parsed.folder)) take(p.byFolder.get(f));
+    if (parsed.folder !== null) for (const f of folderAncestry(parsed.folder)) take(byFolder.get(f));
 
     const byUser = new Map<string, Grant[]>();
     // Grants every active user has (`global`'s, and those of directory groups named in the
@@ -1014,13 +1039,13 @@ export class TenantIndex {
       const was = p.bindings.get(name);
       if (was) {
         for (const s of was.spec.subjects) drop(key(s), name);
-        drop(`F${folderKey(was.spec.folder, was.spec.roleRef.name)}`, name);
+        if (p.byFolder) drop(`F${folderKey(was.spec.folder, was.spec.roleRef.name)}`, name);
       }
       const role = b ? compiledRoles.get(b.spec.roleRef.name) : undefined;
       if (b && role) {
-        const c = compileBinding(b, role, p.folders);
+        const c = compileBinding(b, role, b.spec.folder === undefined ? -1 : p.folders.idOf(b.spec.folder));
         for (const s of b.spec.subjects) fileUnder(added, key(s), c);
-        fileUnder(added, `F${folderKey(c.folder, role.name)}`, c);
+        if (p.byFolder) fileUnder(added, `F${folderKey(c.folder, role.name)}`, c);
       }
     }
     const userLists = new Map<string, SubjectList | undefined>();
@@ -1031,7 +1056,7 @@ export class TenantIndex {
       const gone = removed.get(k);
       const keep = (have: readonly CompiledBinding[]): readonly CompiledBinding[] => (gone ? have.filter((c) => !gone.has(c.binding!)) : have);
       if (k[0] === 'F') {
-        const next = keep(p.byFolder.get(name) ?? []).concat(added.get(k) ?? []);
+        const next = keep(p.byFolder!.get(name) ?? []).concat(added.get(k) ?? []);
         folderLists.set(name, next.length > 0 ? next : undefined);
         continue;
       }
@@ -1061,7 +1086,7 @@ export class TenantIndex {
     return new TenantIndex({ tenant: this.tenant, users: new Map(), groups: new Map(), roles: new Map(), bindings: new Map() }, revision, {
       users: nextUsers, groups: nextGroups, roles: nextRoles, bindings: nextBindings, usersByEmail,
       compiledRoles, roleTable: table, folders: p.folders, byUser, byGroup, liveGroups,
-      byFolder: p.byFolder.with(folderLists), members, robots, records: p.records.with(recordChanges), robot, sortedUsers, sessions, directoryById,
+      byFolder: p.byFolder?.with(folderLists), members, robots, records: p.records.with(recordChanges), robot, sortedUsers, sessions, directoryById,
     });
   }
 }
