@@ -171,6 +171,19 @@ describe('who() equals checking every user', () => {
     );
   });
 
+  test('on random tenants padded with users who hold nothing of their own (few holders: names sorted, not every user walked)', () => {
+    const padding: AnyEntry[] = Array.from({ length: 120 }, (_, i) => ({
+      kind: 'User', name: `pad-${String(i).padStart(3, '0')}`, origin: 'user',
+      spec: { email: `pad-${i}@example.com`, type: i % 10 === 0 ? 'Robot' : 'Human', active: i % 7 !== 0, groups: i % 3 === 0 ? ['g0'] : [], language: 'en', concurrentExecution: false },
+    }));
+    fc.assert(
+      fc.property(arbEntries, arbSessions, fc.array(arbQuestion, { minLength: 10, maxLength: 20 }), (entries, sessions, questions) => {
+        expectWhoAsBruteForce(new TenantIndex(stateOf([...entries, ...padding], sessions)), questions);
+      }),
+      RUNS,
+    );
+  });
+
   test('on indexes derived by withChanges (who-lists maintained by deltas)', () => {
     fc.assert(
       fc.property(arbEntries, arbSessions, arbEdits, arbSessions, fc.array(arbQuestion, { minLength: 10, maxLength: 20 }), (first, sessions, edits, logins, questions) => {
