@@ -13,7 +13,8 @@
  */
 import { parsePermission } from './catalog.js';
 import type { PermissionGrant, TenantIndex } from './engine.js';
-import { folderCovers } from './folders.js';
+import { folderAncestry, folderCovers, folderPathProblem } from './folders.js';
+import { RequestError } from './request-error.js';
 
 export interface MatrixCell {
   folder: string;
@@ -43,7 +44,7 @@ export interface MatrixRow {
 
 export interface AccessMatrix {
   tenant: string;
-  /** Every folder the tenant's bindings name, in code-unit order. */
+  /** The folders shown: a page of those the tenant's bindings name (under `folder` when asked), in code-unit order. */
   folders: string[];
   /** The roles some cell shows, strongest first (the legend: colours follow this order). */
   roles: Strength[];
@@ -51,18 +52,33 @@ export interface AccessMatrix {
   /** Users of the tenant; more than `users.length` when the page was cut (`truncated`). */
   totalUsers: number;
   truncated: boolean;
+  /** Folders the matrix could show (under `folder` when asked); more than `folders.length` when cut (`foldersTruncated`). */
+  totalFolders: number;
+  foldersTruncated: boolean;
 }
 
 export interface MatrixOptions {
   now?: number;
   /** First user (in name order) to include. Default 0. */
   offset?: number;
-  /** Most users to include. Default DEFAULT_MATRIX_LIMIT. */
+  /** Most users to include. Default DEFAULT_MATRIX_LIMIT, at most MAX_MATRIX_LIMIT. */
   limit?: number;
+  /** Only this folder and its subfolders as columns. */
+  folder?: string;
+  /** First folder (in order) to include. Default 0. */
+  folderOffset?: number;
+  /** Most folders to include. Default DEFAULT_MATRIX_FOLDER_LIMIT, at most MAX_MATRIX_FOLDER_LIMIT. */
+  folderLimit?: number;
 }
 
-export const DEFAULT_MATRIX_LIMIT = 500;
-export const MAX_MATRIX_LIMIT = 5_000;
+/**
+ * Page sizes: a matrix is read by people, and its cost and size grow with users × folders (a
+ * tenant-wide administrator has a cell in every folder), so both sides are paged.
+ */
+export const DEFAULT_MATRIX_LIMIT = 100;
+export const MAX_MATRIX_LIMIT = 500;
+export const DEFAULT_MATRIX_FOLDER_LIMIT = 100;
+export const MAX_MATRIX_FOLDER_LIMIT = 200;
 
 const isFolderPermission = (permission: string): boolean => parsePermission(permission)?.scope === 'Folder';
 
@@ -83,29 +99,62 @@ const changes = (permissions: Iterable<string>): number => {
   return n;
 };
 
+/** What one role grants the user at one place (a folder, or tenant-wide): its permissions, first row, narrowing. */
+interface Held {
+  permissions: Set<string>;
+  /** Index in the user's rows of its first row: the grant a cell names. */
+  first: number;
+  narrowed: boolean;
+}
+
 /**
  * One user's cells: for each folder, the roles whose rows reach it (a row of a folder permission
  * on the folder or an ancestor, or tenant-wide), ranked by the distinct folder permissions each
- * grants there (STRONGEST_FIRST). Folders the user holds nothing in have no cell.
+ * grants there (STRONGEST_FIRST). Folders the user holds nothing in have no cell. The rows are
+ * filed once by place; a folder then reads at most its seven ancestors and the tenant-wide place.
  */
 export function strongestRoles(rows: readonly PermissionGrant[], folders: readonly string[]): MatrixCell[] {
-  const folderRows = rows.filter((r) => isFolderPermission(r.permission));
+  const byPlace = new Map<string | null, Map<string, Held>>();
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    if (!isFolderPermission(r.permission)) continue;
+    const narrowed = r.resources !== undefined || r.environment !== undefined;
+    let roles = byPlace.get(r.folder);
+    if (!roles) byPlace.set(r.folder, (roles = new Map()));
+    const held = roles.get(r.role);
+    if (held) {
+      held.permissions.add(r.permission);
+      held.narrowed &&= narrowed;
+    } else {
+      roles.set(r.role, { permissions: new Set([r.permission]), first: i, narrowed });
+    }
+  }
+  if (byPlace.size === 0) return [];
+  const tenantWide = byPlace.get(null);
   const cells: MatrixCell[] = [];
   for (const folder of folders) {
-    const byRole = new Map<string, { permissions: Set<string>; first: PermissionGrant; narrowed: boolean }>();
-    for (const r of folderRows) {
-      if (r.folder !== null && !folderCovers(r.folder, folder)) continue;
-      const narrowed = r.resources !== undefined || r.environment !== undefined;
-      const seen = byRole.get(r.role);
-      if (seen) {
-        seen.permissions.add(r.permission);
-        seen.narrowed &&= narrowed;
-      } else {
-        byRole.set(r.role, { permissions: new Set([r.permission]), first: r, narrowed });
+    const places: Map<string, Held>[] = tenantWide ? [tenantWide] : [];
+    for (const f of folderAncestry(folder)) {
+      const here = byPlace.get(f);
+      if (here) places.push(here);
+    }
+    if (places.length === 0) continue;
+    const byRole = new Map<string, Held>();
+    for (const place of places) {
+      for (const [role, held] of place) {
+        const seen = byRole.get(role);
+        if (!seen) byRole.set(role, { permissions: held.permissions, first: held.first, narrowed: held.narrowed });
+        else {
+          // Copy on the first merge: the place's own set is shared by every folder below it.
+          seen.permissions = new Set([...seen.permissions, ...held.permissions]);
+          seen.first = Math.min(seen.first, held.first);
+          seen.narrowed &&= held.narrowed;
+        }
       }
     }
-    if (byRole.size === 0) continue;
-    const ranked = [...byRole].map(([role, v]) => ({ role, permissions: v.permissions.size, changes: changes(v.permissions), first: v.first, narrowed: v.narrowed })).sort(STRONGEST_FIRST);
+    const ranked = [...byRole]
+      .map(([role, v]) => ({ role, permissions: v.permissions.size, changes: changes(v.permissions), first: rows[v.first]!, narrowed: v.narrowed }))
+      .sort(STRONGEST_FIRST);
     const top = ranked[0]!;
     cells.push({
       folder, role: top.role, permissions: top.permissions, changes: top.changes, binding: top.first.binding, via: top.first.via, from: top.first.folder,
@@ -115,12 +164,45 @@ export function strongestRoles(rows: readonly PermissionGrant[], folders: readon
   return cells;
 }
 
-/** The matrix of a tenant: its users (a page of them, in name order) × every folder its bindings name. */
+/** The page of a matrix asked for as text (a query string): numbers within the bounds, a valid folder; RequestError otherwise. */
+export function parseMatrixQuery(query: { offset?: string; limit?: string; folder?: string; folderOffset?: string; folderLimit?: string }): MatrixOptions {
+  const count = (name: string, value: string | undefined, min: number, max: number): number | undefined => {
+    if (value === undefined) return undefined;
+    const n = /^[0-9]{1,9}$/.test(value) ? Number(value) : NaN;
+    if (!(n >= min && n <= max)) throw new RequestError(`${name} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+  const options: MatrixOptions = {};
+  const set = <K extends keyof MatrixOptions>(key: K, value: MatrixOptions[K] | undefined) => {
+    if (value !== undefined) options[key] = value;
+  };
+  set('offset', count('offset', query.offset, 0, 999_999_999));
+  set('limit', count('limit', query.limit, 1, MAX_MATRIX_LIMIT));
+  set('folderOffset', count('folderOffset', query.folderOffset, 0, 999_999_999));
+  set('folderLimit', count('folderLimit', query.folderLimit, 1, MAX_MATRIX_FOLDER_LIMIT));
+  if (query.folder !== undefined) {
+    const problem = folderPathProblem(query.folder);
+    if (problem !== undefined) throw new RequestError(`invalid folder: ${problem}`);
+    options.folder = query.folder;
+  }
+  return options;
+}
+
+const clamp = (value: number | undefined, fallback: number, max: number): number => Math.min(Math.max(1, value ?? fallback), max);
+
+/**
+ * The matrix of a tenant: a page of its users (in name order) × a page of the folders its
+ * bindings name (all, or those under `folder`).
+ */
 export function accessMatrix(index: TenantIndex, options: MatrixOptions = {}): AccessMatrix {
   const now = options.now ?? Date.now();
   const offset = Math.max(0, options.offset ?? 0);
-  const limit = Math.min(Math.max(1, options.limit ?? DEFAULT_MATRIX_LIMIT), MAX_MATRIX_LIMIT);
-  const folders = index.folders();
+  const limit = clamp(options.limit, DEFAULT_MATRIX_LIMIT, MAX_MATRIX_LIMIT);
+  const folderOffset = Math.max(0, options.folderOffset ?? 0);
+  const folderLimit = clamp(options.folderLimit, DEFAULT_MATRIX_FOLDER_LIMIT, MAX_MATRIX_FOLDER_LIMIT);
+  const under = options.folder;
+  const allFolders = under === undefined ? index.folders() : index.folders().filter((f) => folderCovers(under, f));
+  const folders = allFolders.slice(folderOffset, folderOffset + folderLimit);
   const all = index.users();
   const page = all.slice(offset, offset + limit);
   const legend = new Map<string, Strength>();
@@ -133,5 +215,9 @@ export function accessMatrix(index: TenantIndex, options: MatrixOptions = {}): A
     return { user: u.name, active: u.spec.active, cells };
   });
   const roles = [...legend.values()].sort(STRONGEST_FIRST);
-  return { tenant: index.tenant, folders, roles, users, totalUsers: all.length, truncated: offset + page.length < all.length };
+  return {
+    tenant: index.tenant, folders, roles, users,
+    totalUsers: all.length, truncated: offset + page.length < all.length,
+    totalFolders: allFolders.length, foldersTruncated: folderOffset + folders.length < allFolders.length,
+  };
 }

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../log.js';
-import { DEFAULT_MATRIX_LIMIT, MAX_MATRIX_LIMIT, accessMatrix } from '../model/access-matrix.js';
+import { accessMatrix, parseMatrixQuery } from '../model/access-matrix.js';
 import { ALL_PERMISSIONS, parsePermission } from '../model/catalog.js';
 import { DEFAULT_SESSION_TTL_MS, parseLogin, userProfile, userSummary } from '../model/directory.js';
 import { parseRequest, tenantNotFound, type CheckRequest } from '../model/engine.js';
@@ -228,11 +228,11 @@ const catalogResponse = {
   },
 } as const;
 
-/** Paging of the matrix's users: digits only (the query is not coerced), bounded by the model's limits. */
+/** Paging of the matrix (users, folders) and a folder subtree; their bounds are the model's (parseMatrixQuery). */
 const matrixQuery = {
   type: 'object',
   additionalProperties: false,
-  properties: { offset: { type: 'string', pattern: '^[0-9]{1,9}$' }, limit: { type: 'string', pattern: '^[0-9]{1,9}$' } },
+  properties: { offset: optional(16), limit: optional(16), folder: optional(1024), folderOffset: optional(16), folderLimit: optional(16) },
 } as const;
 
 const strength = { role: { type: 'string' }, permissions: { type: 'integer' }, changes: { type: 'integer' } } as const;
@@ -266,6 +266,8 @@ const matrixResponse = {
       },
       totalUsers: { type: 'integer' },
       truncated: { type: 'boolean' },
+      totalFolders: { type: 'integer' },
+      foldersTruncated: { type: 'boolean' },
     },
   },
   400: errorBody,
@@ -454,12 +456,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
     v1.get('/v1/tenants/:tenant/matrix', { schema: { params: tenantParams, querystring: matrixQuery, response: matrixResponse } }, async (request, reply) => {
       const { tenant } = request.params as { tenant: string };
-      const query = request.query as { offset?: string; limit?: string };
-      const limit = query.limit === undefined ? DEFAULT_MATRIX_LIMIT : Number(query.limit);
-      if (limit < 1 || limit > MAX_MATRIX_LIMIT) return reply.code(400).send({ error: `limit must be between 1 and ${MAX_MATRIX_LIMIT} (got ${limit})` });
+      // Malformed paging is 400 whatever the tenant: parsed before looking it up.
+      const page = parseMatrixQuery(request.query as Record<string, string | undefined>);
       const idx = index.get(tenant);
       if (!idx) return reply.code(404).send({ error: `unknown tenant ${JSON.stringify(tenant)}` });
-      return accessMatrix(idx, { offset: Number(query.offset ?? 0), limit });
+      return accessMatrix(idx, page);
     });
 
     v1.post('/v1/tenants/:tenant/sessions', { bodyLimit: LOGIN_BODY_LIMIT, schema: { params: tenantParams, body: loginBody, response: loginResponse } }, async (request, reply) => {

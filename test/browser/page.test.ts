@@ -190,10 +190,21 @@ describe('the permissions page in chromium', () => {
     for (const c of cells) expect(c.cls).toMatch(/\br[0-7]\b/);
     const headers = await page.$$eval('#matrix-result thead th', (th) => th.map((e) => e.textContent));
     expect(headers).toEqual(expect.arrayContaining(['Finance', 'Finance/Payments']));
+    expect(await inPage(page, "document.getElementById('matrix-paging').textContent")).toMatch(/users 1–\d+ of \d+.*folders 1–\d+ of \d+/);
     await screenshot(page, '3-matrix');
     if (process.env.RPA_ACCESS_UPDATE_SCREENSHOTS === '1') {
       await page.screenshot({ path: path.join(ROOT, 'docs/permissions-page.png'), fullPage: false });
     }
+  }, 60_000);
+
+  it('narrows the matrix to a folder subtree', async () => {
+    await page.type('#matrix-folder', 'Finance/Payments');
+    await page.click('#matrix-form button[type=submit]');
+    await page.waitForFunction("document.querySelectorAll('#matrix-result thead th').length === 2", { timeout: 15_000 });
+    await expectResult(page, '#matrix-result', 'table.matrix tbody tr');
+    const headers = await page.$$eval('#matrix-result thead th', (th) => th.map((e) => e.textContent));
+    expect(headers).toEqual(['User', 'Finance/Payments']);
+    expect(await inPage(page, "document.getElementById('matrix-paging').textContent")).toContain('folders 1–1 of 1');
   }, 60_000);
 
   it('shows names that look like markup as text, and runs none of it', async () => {

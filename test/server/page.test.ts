@@ -138,14 +138,16 @@ describe('GET /v1/tenants/{tenant}/matrix', () => {
     expect(bob.cells[0]).toEqual({
       folder: 'Finance', role: 'automation-user', permissions: 8, changes: 1, binding: 'ops-auto', via: 'group:ops', from: 'Finance', narrowed: false, roles: ['automation-user'],
     });
-    expect(m).toMatchObject({ tenant: TENANT, totalUsers: 5, truncated: false });
+    expect(m).toMatchObject({ tenant: TENANT, totalUsers: 5, truncated: false, totalFolders: 2, foldersTruncated: false });
   });
 
-  it('pages with offset and limit; refuses a limit out of bounds or not a number', async () => {
+  it('pages users and folders, keeps a folder subtree; refuses paging out of bounds or not a number, and a bad folder', async () => {
     const page = await withUi.inject({ method: 'GET', url: `/v1/tenants/${TENANT}/matrix?offset=1&limit=2`, headers: ALL });
     expect(page.json().users.map((u: { user: string }) => u.user)).toEqual(['bob', 'cy']);
     expect(page.json().truncated).toBe(true);
-    for (const q of ['limit=0', 'limit=99999', 'limit=-1', 'limit=abc', 'offset=1e3', 'other=1']) {
+    const sub = await withUi.inject({ method: 'GET', url: `/v1/tenants/${TENANT}/matrix?folder=Finance%2FInvoices&folderLimit=5`, headers: ALL });
+    expect(sub.json()).toMatchObject({ folders: ['Finance/Invoices'], totalFolders: 1 });
+    for (const q of ['limit=0', 'limit=99999', 'limit=-1', 'limit=abc', 'offset=1e3', 'folderLimit=0', 'folder=A%2F%2FB', 'other=1', 'limit=1&limit=2']) {
       const r = await withUi.inject({ method: 'GET', url: `/v1/tenants/${TENANT}/matrix?${q}`, headers: ALL });
       expect([q, r.statusCode]).toEqual([q, 400]);
       expect(r.json().error).toEqual(expect.any(String));

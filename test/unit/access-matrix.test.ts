@@ -2,7 +2,8 @@
 // effective permissions: these tests pin what "strongest" means and that every cell agrees with
 // what a check would answer.
 import { ALL_PERMISSIONS, parsePermission } from '../../src/model/catalog.js';
-import { accessMatrix, strongestRoles } from '../../src/model/access-matrix.js';
+import { MAX_MATRIX_FOLDER_LIMIT, MAX_MATRIX_LIMIT, accessMatrix, parseMatrixQuery, strongestRoles } from '../../src/model/access-matrix.js';
+import { RequestError } from '../../src/model/request-error.js';
 import { NOW, binding, group, indexWith, role, user } from '../support/fixtures.js';
 
 const FOLDER_PERMISSIONS = ALL_PERMISSIONS.filter((p) => parsePermission(p)!.scope === 'Folder');
@@ -85,6 +86,35 @@ describe('accessMatrix', () => {
     expect(page.users.map((r) => r.user)).toEqual(['bob', 'cy']);
     expect(page).toMatchObject({ totalUsers: 5, truncated: true });
     expect(accessMatrix(index(), { now: NOW, offset: 3, limit: 2 }).truncated).toBe(false);
+  });
+
+  test('folders page too, and a folder keeps its subtree only', () => {
+    const page = accessMatrix(index(), { now: NOW, folderOffset: 1, folderLimit: 1 });
+    expect(page).toMatchObject({ folders: ['Finance/Payments'], totalFolders: 3, foldersTruncated: true });
+    expect(page.users.find((r) => r.user === 'bob')!.cells.map((c) => c.folder)).toEqual(['Finance/Payments']);
+    expect(accessMatrix(index(), { now: NOW, folder: 'Finance' })).toMatchObject({ folders: ['Finance', 'Finance/Payments'], totalFolders: 2, foldersTruncated: false });
+    expect(accessMatrix(index(), { now: NOW, folder: 'Fin' }).folders).toEqual([]);
+  });
+});
+
+describe('parseMatrixQuery', () => {
+  test('reads numbers within the bounds and a valid folder', () => {
+    expect(parseMatrixQuery({})).toEqual({});
+    expect(parseMatrixQuery({ offset: '0', limit: String(MAX_MATRIX_LIMIT), folder: 'A/B', folderOffset: '7', folderLimit: '1' }))
+      .toEqual({ offset: 0, limit: MAX_MATRIX_LIMIT, folder: 'A/B', folderOffset: 7, folderLimit: 1 });
+  });
+
+  test.each([
+    [{ limit: '0' }, /limit must be a whole number from 1 to/],
+    [{ limit: String(MAX_MATRIX_LIMIT + 1) }, /limit/],
+    [{ folderLimit: String(MAX_MATRIX_FOLDER_LIMIT + 1) }, /folderLimit/],
+    [{ offset: '-1' }, /offset/],
+    [{ offset: '1e3' }, /offset/],
+    [{ limit: ' 5' }, /limit/],
+    [{ folder: 'A//B' }, /invalid folder/],
+  ])('refuses %j', (query, message) => {
+    expect(() => parseMatrixQuery(query)).toThrow(RequestError);
+    expect(() => parseMatrixQuery(query)).toThrow(message);
   });
 });
 

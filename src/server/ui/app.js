@@ -11,6 +11,11 @@
   /** Tenants this token may see, as GET /v1/tenants lists them. */
   let tenants = [];
   const state = { tenant: '', user: '', view: 'permissions' };
+  /** The matrix's page: users and folders are paged by the server (GET .../matrix). */
+  const matrixPage = { offset: 0, folderOffset: 0, folder: '' };
+  /** Page sizes of the matrix: as many users and folders as a screen can show readably. */
+  const MATRIX_USERS = 100;
+  const MATRIX_FOLDERS = 50;
   /** Drops answers that arrive after the user has moved on. */
   let generation = 0;
 
@@ -149,7 +154,7 @@
     generation++;
     state.tenant = '';
     state.user = '';
-    for (const id of ['tenant', 'user', 'who-permission', 'folders', 'permissions-result', 'who-result', 'matrix-result']) $(id).replaceChildren();
+    for (const id of ['tenant', 'user', 'who-permission', 'folders', 'permissions-result', 'who-result', 'matrix-result', 'matrix-paging']) $(id).replaceChildren();
     $('tenant-info').textContent = '';
     $('main').hidden = true;
     $('session').hidden = true;
@@ -180,6 +185,9 @@
     const mine = ++generation;
     state.tenant = tenant;
     state.user = '';
+    Object.assign(matrixPage, { offset: 0, folderOffset: 0, folder: '' });
+    $('matrix-folder').value = '';
+    $('matrix-paging').replaceChildren();
     showMessage('');
     const info = tenants.find((t) => t.name === tenant);
     $('tenant-info').textContent = info ? `${info.users} users · ${info.bindings} bindings · revision ${info.revision}` : '';
@@ -365,7 +373,7 @@
   async function loadFolders() {
     const mine = generation;
     try {
-      const { folders } = await api(`tenants/${seg(state.tenant)}/matrix`, { limit: '1' });
+      const { folders } = await api(`tenants/${seg(state.tenant)}/matrix`, { limit: '1', folderLimit: '200' });
       if (mine === generation) fillFolders(folders);
     } catch {
       // suggestions only: the search itself reports errors
@@ -378,15 +386,21 @@
     loading(area, 'the access matrix');
     let matrix;
     try {
-      matrix = await api(`tenants/${seg(state.tenant)}/matrix`);
+      matrix = await api(`tenants/${seg(state.tenant)}/matrix`, {
+        offset: String(matrixPage.offset), limit: String(MATRIX_USERS),
+        folderOffset: String(matrixPage.folderOffset), folderLimit: String(MATRIX_FOLDERS), folder: matrixPage.folder,
+      });
     } catch (err) {
       if (mine === generation) showError(area, err);
       return;
     }
     if (mine !== generation) return;
-    fillFolders(matrix.folders);
+    if (!matrixPage.folder && matrixPage.folderOffset === 0) fillFolders(matrix.folders);
+    renderPaging(matrix);
     if (matrix.users.length === 0 || matrix.folders.length === 0) {
-      area.replaceChildren(el('p', { class: 'empty' }, matrix.users.length === 0 ? `Tenant ${state.tenant} has no users.` : `No binding of tenant ${state.tenant} names a folder.`));
+      const none = matrix.users.length === 0 ? `Tenant ${state.tenant} has no users.`
+        : matrixPage.folder ? `No binding of tenant ${state.tenant} names a folder under ${matrixPage.folder}.` : `No binding of tenant ${state.tenant} names a folder.`;
+      area.replaceChildren(el('p', { class: 'empty' }, none));
       return;
     }
     const colour = new Map(matrix.roles.map((r, i) => [r.role, `r${Math.min(i, ROLE_COLOURS - 1)}`]));
@@ -411,8 +425,26 @@
       );
     });
     const table = el('div', { class: 'matrix-wrap' }, el('table', { class: 'matrix' }, el('thead', {}, header), el('tbody', {}, rows)));
-    if (matrix.truncated) area.replaceChildren(legend, el('p', { class: 'muted' }, `Showing ${matrix.users.length} of ${matrix.totalUsers} users.`), table);
-    else area.replaceChildren(legend, table);
+    area.replaceChildren(legend, table);
+  }
+
+  /** Users i–j of n and folders i–j of n, each with previous / next when there are more. */
+  function renderPaging(matrix) {
+    const pager = (what, offset, shown, total, size, key) => {
+      const step = (delta) => () => {
+        matrixPage[key] = Math.max(0, matrixPage[key] + delta);
+        void loadMatrix();
+      };
+      return el('span', {},
+        `${what} ${shown === 0 ? 0 : offset + 1}–${offset + shown} of ${total}`,
+        el('button', { type: 'button', title: `previous ${what}`, disabled: offset === 0, onclick: step(-size) }, '‹'),
+        el('button', { type: 'button', title: `next ${what}`, disabled: offset + shown >= total, onclick: step(size) }, '›'),
+      );
+    };
+    $('matrix-paging').replaceChildren(
+      pager('users', matrixPage.offset, matrix.users.length, matrix.totalUsers, MATRIX_USERS, 'offset'),
+      pager('folders', matrixPage.folderOffset, matrix.folders.length, matrix.totalFolders, MATRIX_FOLDERS, 'folderOffset'),
+    );
   }
 
   // ---- wiring ----
@@ -427,6 +459,11 @@
       void loadPermissions();
     });
     $('who-form').addEventListener('submit', (e) => void searchWho(e));
+    $('matrix-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      Object.assign(matrixPage, { offset: 0, folderOffset: 0, folder: $('matrix-folder').value.trim() });
+      void loadMatrix();
+    });
     for (const v of VIEWS) $(`tab-${v}`).addEventListener('click', () => void showView(v));
     $('token').focus();
   });
