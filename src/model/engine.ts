@@ -200,32 +200,33 @@ const expired = (g: CompiledBinding, now: number): boolean => g.expiresAtMs !== 
 
 /**
  * The compiled bindings naming one subject, and how grants through it are explained, in one flat
- * array: `[via, roleId0, folderId0, binding0, roleId1, ...]`. A check reads one array per
- * subject, tests each role id against its permission's row of the RoleTable and each folder id
+ * array: `[via, n, roleId0, folderId0, ..., roleId(n-1), folderId(n-1), binding0, ...,
+ * binding(n-1)]`. A check reads the ids (small integers held in the array itself, packed
+ * together), tests each role id against its permission's row of the RoleTable and each folder id
  * against the ids of its folder and ancestors, and reads a binding only when both say it may
  * grant. At a million bindings the heap is far larger than any cache: memory touched per check
- * (each object and string read is a likely miss) is what a check costs.
+ * (each cache line, object and string read is a likely miss) is what a check costs.
  */
 type SubjectList = readonly (string | number | CompiledBinding)[];
 
 const viaOf = (list: SubjectList): string => list[0] as string;
 
 function subjectList(via: string, bindings: readonly CompiledBinding[]): SubjectList {
-  const list = new Array<string | number | CompiledBinding>(1 + bindings.length * 3);
+  const n = bindings.length;
+  const list = new Array<string | number | CompiledBinding>(2 + 3 * n);
   list[0] = via;
-  for (let i = 0, j = 1; i < bindings.length; i++, j += 3) {
-    const g = bindings[i]!;
-    list[j] = g.role.id;
-    list[j + 1] = g.folderId;
-    list[j + 2] = g;
+  list[1] = n;
+  for (let k = 0; k < n; k++) {
+    const g = bindings[k]!;
+    list[2 + 2 * k] = g.role.id;
+    list[3 + 2 * k] = g.folderId;
+    list[2 + 2 * n + k] = g;
   }
   return list;
 }
 
 function bindingsOf(list: SubjectList): CompiledBinding[] {
-  const out: CompiledBinding[] = [];
-  for (let i = 3; i < list.length; i += 3) out.push(list[i] as CompiledBinding);
-  return out;
+  return list.slice(2 + 2 * (list[1] as number)) as CompiledBinding[];
 }
 
 /** What an index holds: the tenant's objects and what is compiled from them. */
@@ -402,11 +403,10 @@ function fileUnder<V>(map: Map<string, V[]>, name: string, v: V): void {
   else map.set(name, [v]);
 }
 
-/** Appends `g` to the subject list of `name` in `lists`, made with `via` on first use. */
-function fileInList(lists: Map<string, (string | number | CompiledBinding)[]>, name: string, via: string | undefined, g: CompiledBinding): void {
-  const have = lists.get(name);
-  if (have) have.push(g.role.id, g.folderId, g);
-  else lists.set(name, [via ?? `group:${name}`, g.role.id, g.folderId, g]);
+function subjectMap(lists: Map<string, CompiledBinding[]>, via: (name: string) => string): Map<string, SubjectList> {
+  const out = new Map<string, SubjectList>();
+  for (const [name, list] of lists) out.set(name, subjectList(via(name), list));
+  return out;
 }
 
 function buildParts(state: TenantState): IndexParts {
@@ -425,17 +425,18 @@ function buildParts(state: TenantState): IndexParts {
     compiledRoles.set(r.name, compileRole(r, ids.get(r.name)!));
   }
   const folders = new FolderIds();
-  const userSubjects = new Map<string, (string | number | CompiledBinding)[]>();
-  const groupSubjects = new Map<string, (string | number | CompiledBinding)[]>();
+  const byUser = new Map<string, CompiledBinding[]>();
+  const byGroup = new Map<string, CompiledBinding[]>();
   for (const b of state.bindings.values()) {
     const role = compiledRoles.get(b.spec.roleRef.name);
     if (!role) continue; // role does not exist: the binding grants nothing (a role change rebuilds)
     const c = compileBinding(b, role, b.spec.folder === undefined ? -1 : folders.idOf(b.spec.folder));
     for (const s of b.spec.subjects) {
-      if (s.kind === 'User') fileInList(userSubjects, s.name, 'user', c);
-      else fileInList(groupSubjects, s.name, undefined, c);
+      fileUnder(s.kind === 'User' ? byUser : byGroup, s.name, c);
     }
   }
+  const userSubjects = subjectMap(byUser, () => 'user');
+  const groupSubjects = subjectMap(byGroup, (name) => `group:${name}`);
   const liveGroups = new Map<string, SubjectList>();
   for (const [name, s] of groupSubjects) if (countsForMembers(state.groups.get(name), name)) liveGroups.set(name, s);
   const records = new Map<string, UserRecord>();
@@ -449,8 +450,8 @@ function buildParts(state: TenantState): IndexParts {
     compiledRoles,
     roleTable: roleTable(compiledRoles, ids),
     folders,
-    byUser: LayeredMap.of<SubjectList>(userSubjects),
-    byGroup: LayeredMap.of<SubjectList>(groupSubjects),
+    byUser: LayeredMap.of(userSubjects),
+    byGroup: LayeredMap.of(groupSubjects),
     liveGroups: LayeredMap.of(liveGroups),
     byFolder: undefined,
     members: LayeredMap.of(members),
@@ -512,10 +513,11 @@ const COVERING = new Int32Array(MAX_FOLDER_DEPTH);
  */
 function scanSubject(list: SubjectList, scan: Scan, req: ParsedRequest, now: number, grants: Grant[]): void {
   const { holds, row, covering, coveringCount } = scan;
-  for (let i = 1; i < list.length; i += 3) {
-    const roleId = list[i] as number;
+  const n = list[1] as number;
+  for (let k = 0; k < n; k++) {
+    const roleId = list[2 + 2 * k] as number;
     if (holds[row + roleId] === 0) continue;
-    const folderId = list[i + 1] as number;
+    const folderId = list[3 + 2 * k] as number;
     if (folderId === -1) {
       // Tenant-wide: grants tenant resources, and folder ones only through a built-in role.
       if (!scan.tenant && scan.reachesFolders[roleId] === 0) continue;
@@ -525,7 +527,7 @@ function scanSubject(list: SubjectList, scan: Scan, req: ParsedRequest, now: num
       while (k < coveringCount && covering[k] !== folderId) k++;
       if (k === coveringCount) continue;
     }
-    const g = list[i + 2] as CompiledBinding;
+    const g = list[2 + 2 * n + k] as CompiledBinding;
     if (narrowingAllows(g, req, now)) grants.push({ role: g.role.name, binding: g.binding, via: list[0] as string, folder: g.folder });
   }
 }
@@ -592,12 +594,12 @@ export class TenantIndex {
     const byFolder = new Map<string, CompiledBinding[]>();
     for (const [kind, lists] of [['User', p.byUser], ['Group', p.byGroup]] as const) {
       for (const [name, list] of lists.entries()) {
-        for (let i = 3; i < list.length; i += 3) {
+        for (let i = 2 + 2 * (list[1] as number); i < list.length; i++) {
           const g = list[i] as CompiledBinding;
           // Each binding once: from the list of its first subject, at its first place there (a
           // subject named twice files the binding twice in a row).
           const first = g.spec.subjects[0]!;
-          if ((first.kind === 'User') !== (kind === 'User') || first.name !== name || list[i - 3] === g) continue;
+          if ((first.kind === 'User') !== (kind === 'User') || first.name !== name || list[i - 1] === g) continue;
           fileUnder(byFolder, folderKey(g.folder, g.role.name), g);
         }
       }
