@@ -6,7 +6,7 @@
 import { ANNOTATION_PAUSED, FINALIZER, LABEL_BUILT_IN, OWNER_ROLE, type Kind } from '../model/catalog.js';
 import { expiryMs } from '../model/time.js';
 import { formatViolation, type Violation } from '../model/invariants.js';
-import { allEntries, builtInEntry, builtInName, isReserved, sameSpec } from '../model/tenant.js';
+import { allEntries, builtInEntry, builtInName, getEntry, isReserved, sameSpec } from '../model/tenant.js';
 import type { AnyEntry } from '../model/types.js';
 import type { ApplyResult } from '../store/store.js';
 import type { KeyOutcome, ReconcileResult } from '../k8s/workqueue.js';
@@ -182,6 +182,7 @@ export class ObjectReconciler {
       core.events.record(obj, 'Warning', 'Invalid', 'Validate', message);
       await this.settle(out, obj, () => core.setReady(obj, 'False', 'Invalid', message));
     }
+    pending = await this.skipUnchanged(namespace, pending, out);
     while (pending.length > 0) {
       let result: ApplyResult;
       try {
@@ -205,6 +206,32 @@ export class ObjectReconciler {
       pending = pending.filter((p) => named(p.obj).length === 0);
     }
     return out;
+  }
+
+  /**
+   * Objects the store already holds exactly as declared need no plan: nothing would change, so
+   * their readiness is read from the store's current state. A drift pass (every object of the
+   * tenant handed over, nothing changed) then costs a read of the tenant's revision per batch,
+   * not a plan of the whole tenant.
+   * Returns the objects that do need the store.
+   */
+  private async skipUnchanged(namespace: string, pending: { obj: AccessResource; entry: AnyEntry }[], out: Map<string, KeyOutcome>): Promise<{ obj: AccessResource; entry: AnyEntry }[]> {
+    if (pending.length === 0) return pending;
+    let snapshot;
+    try {
+      snapshot = await this.core.store.loadTenant(namespace);
+    } catch {
+      return pending; // the apply says StoreUnavailable for each
+    }
+    if (!snapshot) return pending;
+    const state = snapshot.state;
+    const held = (p: { entry: AnyEntry }) => {
+      const stored = getEntry(state, p.entry.kind, p.entry.name);
+      return stored !== undefined && stored.origin === 'user' && sameSpec(stored.spec, p.entry.spec);
+    };
+    const unchanged = new Set(pending.filter(held));
+    await forEachLimited([...unchanged].map((p) => p.obj), WRITE_PARALLELISM, (obj) => this.settle(out, obj, () => this.core.reportReadiness(obj, state), this.afterApply(obj)));
+    return pending.filter((p) => !unchanged.has(p));
   }
 
   /** The store refused `obj`: a Warning named after the rule, and Ready=False saying why. */

@@ -5,7 +5,7 @@
  * for the tenant and the cluster does not, goes; and every object of the tenant is handed to the
  * object controller to be compared with the store. Runs again every drift period.
  */
-import { API_VERSION_FULL, KINDS, LABEL_BUILT_IN } from '../model/catalog.js';
+import { API_VERSION_FULL, KINDS_REFERENCED_FIRST, LABEL_BUILT_IN } from '../model/catalog.js';
 import { formatViolation } from '../model/invariants.js';
 import { storeOnly } from '../model/ghosts.js';
 import { builtInEntries, builtInName } from '../model/tenant.js';
@@ -68,7 +68,7 @@ export class TenantReconciler {
     if (installed) await core.mirrorStoreCreated(namespace, state);
     await this.repairDrift(namespace, state);
     // And every object of the cluster is compared with the store by its own reconcile.
-    for (const kind of KINDS) for (const obj of core.cluster.list(kind, namespace)) core.queues.enqueueObject(objectKey(kind, namespace, obj.metadata.name));
+    for (const kind of KINDS_REFERENCED_FIRST) for (const obj of core.cluster.list(kind, namespace)) core.queues.enqueueObject(objectKey(kind, namespace, obj.metadata.name));
     const ghosts = core.ghosts.get(namespace)?.size ?? 0;
     return { requeueAfterMs: ghosts > 0 ? Math.min(this.driftPeriodMs, this.ghostRetryMs) : this.driftPeriodMs };
   }

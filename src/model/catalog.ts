@@ -8,6 +8,12 @@ export const API_VERSION = 'v1alpha1';
 export const API_VERSION_FULL = `${API_GROUP}/${API_VERSION}`;
 
 export const KINDS = ['User', 'Group', 'Role', 'RoleBinding'] as const;
+/**
+ * The kinds in the order their objects are best reconciled in bulk: what is referred to (Groups,
+ * Roles) before what refers to it (Users name Groups, RoleBindings name Roles, Users and Groups),
+ * so that a reference is found on the first pass instead of reported missing and written again.
+ */
+export const KINDS_REFERENCED_FIRST: readonly Kind[] = ['Group', 'Role', 'User', 'RoleBinding'];
 export type Kind = (typeof KINDS)[number];
 
 export const TENANT_RESOURCES = [

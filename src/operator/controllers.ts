@@ -4,7 +4,7 @@
  * caches that every replica keeps (./cluster.ts).
  */
 import type { KubeConfig, KubernetesObject, V1Namespace } from '@kubernetes/client-node';
-import { KINDS, LABEL_TENANT, type Kind } from '../model/catalog.js';
+import { KINDS, KINDS_REFERENCED_FIRST, LABEL_TENANT, type Kind } from '../model/catalog.js';
 import type { Logger } from '../log.js';
 import type { AccessStore } from '../store/store.js';
 import { EventRecorder } from '../k8s/events.js';
@@ -158,13 +158,14 @@ export class Controllers {
 
   /** Subscribes to the caches (which replay what they hold) and starts the workers once synced. */
   async start(signal: AbortSignal): Promise<boolean> {
+    let synced = false;
     for (const kind of KINDS) {
-      const informer = this.cache.informers[kind];
-      for (const obj of informer.list()) this.enqueueObject(kind, obj);
       this.unsubscribe.push(
-        informer.on((event, obj, old) => {
+        this.cache.informers[kind].on((event, obj, old) => {
           const key = objectKey(kind, obj.metadata.namespace, obj.metadata.name);
           if (event === 'delete') this.ledger.forget(key);
+          // Until the caches are synced, what they hold is queued below, in order.
+          else if (!synced) return;
           // Status is the operator's: a status it did not write is put back now, not at the next drift pass.
           if (event === 'update' && !worthReconciling(obj, old) && !this.statusTampered(key, obj, old)) return;
           this.enqueueObject(kind, obj);
@@ -177,6 +178,10 @@ export class Controllers {
     for (const ns of this.cache.namespaces.list()) onNamespace(ns);
     this.unsubscribe.push(this.cache.namespaces.on((event, ns) => event !== 'delete' && onNamespace(ns)));
     if (!(await this.cache.waitForSync(signal)) || signal.aborted) return false;
+    synced = true;
+    // Referenced kinds first: at a cold start each reference is then found on the first pass,
+    // instead of reported missing and written again once what it names lands.
+    for (const kind of KINDS_REFERENCED_FIRST) for (const obj of this.cache.informers[kind].list()) this.enqueueObject(kind, obj);
     this.log.info({ tenants: [...this.knownTenants] }, 'caches synced; starting workers');
     this.tenants.start(this.tenantWorker);
     this.objects.startBatches(this.objectWorker, this.batch);
