@@ -1,0 +1,267 @@
+/**
+ * The operator at scale, on a real kube-apiserver + etcd, each figure beside the raw write rate
+ * of the same API server in the same run:
+ *
+ * 1. cold start: N objects already in the cluster over T tenants, a fresh store, the operator
+ *    starts; time until every object is Ready for its generation, beside N plain status patches
+ *    at the same parallelism;
+ * 2. drift pass with nothing changed: every tenant's drift pass run at once; its time and its API
+ *    writes (there should be none);
+ * 3. a wave of W spec changes (Users' fullName) made at once; time until each is Ready for its new
+ *    generation, beside W plain status patches.
+ *
+ * API writes are counted by the API server itself (`apiserver_request_total` on /metrics), by
+ * kind: status patches, other patches of our objects (finalizers, restores), creates of our
+ * objects (built-ins), Event creates and Event patches (series). The operator runs in a process
+ * of its own (bench/lib/operator-process.ts), so its RSS is its own.
+ *
+ *   npx tsx bench/operator-scale.ts [--objects 10000] [--tenants 1] [--wave 1000] [--concurrency 8] [--json]
+ */
+import { execFile, fork } from 'node:child_process';
+import { promisify } from 'node:util';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { MERGE_PATCH, patchStatus } from '../src/k8s/client.js';
+import { assetsDir, startControlPlane, type ControlPlane } from '../test/support/control-plane.js';
+import { PLURAL, createBulk, listReadiness, pool, type BulkObject } from '../test/support/bulk.js';
+import { installCrds, kubeConfigOf } from '../test/support/kube.js';
+import { numberFlag } from './lib/args.js';
+
+const N = numberFlag('objects', 10_000);
+const TENANTS = numberFlag('tenants', 1);
+const WAVE = numberFlag('wave', 1_000);
+const CONCURRENCY = numberFlag('concurrency', 8); // the operator's default
+const JSON_OUT = process.argv.includes('--json');
+const TIMEOUT_MS = numberFlag('timeout-minutes', 30) * 60_000;
+const BUILT_INS_PER_TENANT = 11; // the built-in roles and the global group
+
+const OUR_RESOURCES = new Set(Object.values(PLURAL));
+const MiB = 2 ** 20;
+const execFileAsync = promisify(execFile);
+
+/** API writes by kind, as the API server counts them. */
+interface Writes {
+  status: number;
+  objectPatches: number;
+  objectCreates: number;
+  eventCreates: number;
+  eventPatches: number;
+  other: number;
+}
+
+const ZERO: Writes = { status: 0, objectPatches: 0, objectCreates: 0, eventCreates: 0, eventPatches: 0, other: 0 };
+
+async function apiWrites(cp: ControlPlane): Promise<Writes> {
+  // /metrics is a few MB: more than kubectl()'s default output buffer.
+  const { stdout } = await execFileAsync('kubectl', ['--kubeconfig', cp.kubeconfigPath, 'get', '--raw', '/metrics'], { maxBuffer: 256 * MiB });
+  const w = { ...ZERO };
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    const verb = labels.verb ?? '';
+    if (!['POST', 'PATCH', 'PUT', 'DELETE'].includes(verb)) continue;
+    const count = Number(line.slice(line.lastIndexOf(' ') + 1));
+    const resource = labels.resource ?? '';
+    if (OUR_RESOURCES.has(resource as never)) {
+      if (verb === 'PATCH' && labels.subresource === 'status') w.status += count;
+      else if (verb === 'PATCH') w.objectPatches += count;
+      else if (verb === 'POST') w.objectCreates += count;
+      else w.other += count;
+    } else if (resource === 'events') {
+      if (verb === 'POST') w.eventCreates += count;
+      else if (verb === 'PATCH') w.eventPatches += count;
+      else w.other += count;
+    } else if (resource !== 'leases' && resource !== 'namespaces') {
+      w.other += count;
+    }
+  }
+  return w;
+}
+
+/** The counts once they stop moving: Events are written after the reconciles, from a queue. */
+async function settledWrites(cp: ControlPlane): Promise<Writes> {
+  let last = await apiWrites(cp);
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 2_000));
+    const now = await apiWrites(cp);
+    if (JSON.stringify(now) === JSON.stringify(last)) return now;
+    last = now;
+  }
+}
+
+function minus(a: Writes, b: Writes): Writes {
+  return Object.fromEntries(Object.keys(a).map((k) => [k, a[k as keyof Writes] - b[k as keyof Writes]])) as unknown as Writes;
+}
+
+/** The operator in its own process, driven over IPC. */
+class OperatorProcess {
+  private nextId = 1;
+  private readonly waiting = new Map<number, (answer: Record<string, number>) => void>();
+  private constructor(private readonly child: ReturnType<typeof fork>, readonly baseline: { rss: number; heapUsed: number }) {
+    child.on('message', (m) => {
+      const answer = m as { id?: number } & Record<string, number>;
+      if (answer.id !== undefined) this.waiting.get(answer.id)?.(answer);
+    });
+  }
+
+  /** Resolves once the process has loaded its modules, just before the operator starts. */
+  static start(kubeconfig: string, store: string): Promise<OperatorProcess> {
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    const child = fork(path.join(here, 'lib/operator-process.ts'), [], {
+      execArgv: ['--import', 'tsx', '--expose-gc'],
+      env: { ...process.env, BENCH_KUBECONFIG: kubeconfig, BENCH_STORE: store, BENCH_CONCURRENCY: String(CONCURRENCY) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    return new Promise((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`operator process exited (${code})`)));
+      child.once('message', (m) => resolve(new OperatorProcess(child, (m as { baseline: { rss: number; heapUsed: number } }).baseline)));
+    });
+  }
+
+  ask(op: 'memory' | 'idle' | 'resync' | 'stop'): Promise<Record<string, number>> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      this.child.send({ id, op });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.child.removeAllListeners('exit');
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    await this.ask('stop');
+    await exited;
+  }
+}
+
+async function rawStatusPatches(kc: KubeConfig, objs: BulkObject[]): Promise<number> {
+  const start = performance.now();
+  await pool(objs, CONCURRENCY, async (o) => {
+    await patchStatus(kc, { group: 'rpa-access.io', version: 'v1alpha1', plural: PLURAL[o.kind], namespace: o.tenant, name: o.name }, { conditions: [] });
+  });
+  return performance.now() - start;
+}
+
+/** Waits until every listed object (or every object, for `keys` undefined) is Ready for its generation. */
+async function converged(kc: KubeConfig, expected: number, keys?: Set<string>, since = performance.now()): Promise<number> {
+  for (;;) {
+    const all = await listReadiness(kc);
+    const done = all.filter((o) => (keys ? keys.has(o.key) : true) && o.ready === 'True').length;
+    if (done >= expected) return performance.now() - since;
+    if (performance.now() - since > TIMEOUT_MS) throw new Error(`not converged after ${TIMEOUT_MS / 60_000} min: ${done}/${expected}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+const round = (x: number, digits = 1) => +x.toFixed(digits);
+
+async function main(): Promise<void> {
+  if (!assetsDir()) throw new Error('no kube-apiserver/etcd: run scripts/install-control-plane.sh first');
+  const cp = await startControlPlane();
+  let operator: OperatorProcess | undefined;
+  try {
+    const kc = kubeConfigOf(cp);
+    await installCrds(cp, path.resolve('crds'));
+    process.stderr.write(`creating ${N} objects in ${TENANTS} tenant(s)...\n`);
+    const all = await createBulk(kc, { prefix: 'tenant', tenants: TENANTS, total: N });
+    const rawMs = await rawStatusPatches(kc, all);
+    const users = all.filter((o) => o.kind === 'User');
+    const wave = users.slice(0, Math.min(WAVE, users.length));
+    const rawWaveMs = await rawStatusPatches(kc, wave);
+
+    // 1. Cold start.
+    const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rpa-access-bench-'));
+    process.stderr.write('cold start...\n');
+    const before = await apiWrites(cp);
+    operator = await OperatorProcess.start(cp.kubeconfigPath, storeDir);
+    const start = performance.now();
+    const expected = all.length + TENANTS * BUILT_INS_PER_TENANT;
+    const convergeMs = await converged(kc, expected, undefined, start);
+    await operator.ask('idle');
+    const afterCold = await settledWrites(cp);
+    const memCold = await operator.ask('memory');
+
+    // 2. The drift pass, nothing changed.
+    process.stderr.write('drift pass...\n');
+    const driftStart = performance.now();
+    await operator.ask('resync');
+    await operator.ask('idle');
+    const driftMs = performance.now() - driftStart;
+    const afterDrift = await settledWrites(cp);
+
+    // 3. A wave of spec changes.
+    process.stderr.write(`wave of ${wave.length} changes...\n`);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const waveStart = performance.now();
+    await pool(wave, CONCURRENCY, async (o) => {
+      await custom.patchNamespacedCustomObject(
+        { group: 'rpa-access.io', version: 'v1alpha1', plural: 'users', namespace: o.tenant, name: o.name, body: { spec: { fullName: `Changed ${o.name}` } } },
+        MERGE_PATCH,
+      );
+    });
+    const waveKeys = new Set(wave.map((o) => `User/${o.tenant}/${o.name}`));
+    const waveMs = await converged(kc, wave.length, waveKeys, waveStart);
+    await operator.ask('idle');
+    const afterWave = await settledWrites(cp);
+    const memWave = await operator.ask('memory');
+    const baseline = operator.baseline;
+    await operator.stop();
+    operator = undefined;
+
+    const cold = minus(afterCold, before);
+    const drift = minus(afterDrift, afterCold);
+    const waveWrites = minus(afterWave, afterDrift);
+    waveWrites.objectPatches -= wave.length; // the benchmark's own spec changes
+    const perObject = (w: Writes, n: number) => ({
+      status: round(w.status / n, 2), finalizer: round(w.objectPatches / n, 2), events: round((w.eventCreates + w.eventPatches) / n, 2),
+      creates: w.objectCreates, other: w.other,
+    });
+    const rows = {
+      objects: all.length, tenants: TENANTS, concurrency: CONCURRENCY, load: os.loadavg().map((l) => round(l, 2)),
+      coldStart: {
+        seconds: round(convergeMs / 1000, 2), objectsPerSecond: round(all.length / (convergeMs / 1000)),
+        rawSeconds: round(rawMs / 1000, 2), rawPatchesPerSecond: round(all.length / (rawMs / 1000)), ratio: round(convergeMs / rawMs, 2),
+        writes: cold, perObject: perObject(cold, expected),
+      },
+      drift: { seconds: round(driftMs / 1000, 2), writes: drift, total: Object.values(drift).reduce((a, b) => a + b, 0) },
+      wave: {
+        changes: wave.length, seconds: round(waveMs / 1000, 2), rawSeconds: round(rawWaveMs / 1000, 2), ratio: round(waveMs / rawWaveMs, 2),
+        writes: waveWrites, perObject: perObject(waveWrites, wave.length),
+      },
+      memory: {
+        baselineRssMiB: round(baseline.rss / MiB), rssAfterColdMiB: round(memCold.rss! / MiB), rssAfterWaveMiB: round(memWave.rss! / MiB),
+        rssGrowthKiBPerObject: round((memCold.rss! - baseline.rss) / 1024 / expected, 2),
+        heapGrowthKiBPerObject: round((memCold.heapUsed! - baseline.heapUsed) / 1024 / expected, 2),
+      },
+    };
+    if (JSON_OUT) {
+      console.log(JSON.stringify(rows));
+      return;
+    }
+    console.log(`machine: ${os.cpus()[0]?.model} x${os.cpus().length}, node ${process.version}, kube-apiserver 1.20.2 + etcd 3.4, SQLite store; load average ${rows.load.join(' ')} (a shared 2-core machine under load: figures are noisy)`);
+    console.log('');
+    console.log('| objects | tenants | cold start (s) | objects/s | raw patches/s | ratio | drift pass (s) | drift API writes | wave | wave (s) | raw wave (s) | wave ratio |');
+    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    console.log(`| ${rows.objects} | ${rows.tenants} | ${rows.coldStart.seconds} | ${rows.coldStart.objectsPerSecond} | ${rows.coldStart.rawPatchesPerSecond} | ${rows.coldStart.ratio} | ${rows.drift.seconds} | ${rows.drift.total} | ${rows.wave.changes} | ${rows.wave.seconds} | ${rows.wave.rawSeconds} | ${rows.wave.ratio} |`);
+    console.log('');
+    console.log('| phase | status patches / object | finalizer patches / object | Event writes / object | object creates | other writes |');
+    console.log('|---|---:|---:|---:|---:|---:|');
+    console.log(`| cold start | ${rows.coldStart.perObject.status} | ${rows.coldStart.perObject.finalizer} | ${rows.coldStart.perObject.events} | ${rows.coldStart.perObject.creates} | ${rows.coldStart.perObject.other} |`);
+    console.log(`| drift pass (totals) | ${drift.status} | ${drift.objectPatches} | ${drift.eventCreates + drift.eventPatches} | ${drift.objectCreates} | ${drift.other} |`);
+    console.log(`| wave | ${rows.wave.perObject.status} | ${rows.wave.perObject.finalizer} | ${rows.wave.perObject.events} | ${rows.wave.perObject.creates} | ${rows.wave.perObject.other} |`);
+    console.log('');
+    const m = rows.memory;
+    console.log(`operator process: RSS ${m.baselineRssMiB} MiB before it starts (modules loaded), ${m.rssAfterColdMiB} MiB after the cold start, ${m.rssAfterWaveMiB} MiB after the wave; growth ${m.rssGrowthKiBPerObject} KiB per object (heap ${m.heapGrowthKiBPerObject} KiB per object)`);
+  } finally {
+    await operator?.stop().catch(() => undefined);
+    await cp.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
