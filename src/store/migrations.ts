@@ -119,9 +119,15 @@ export async function missingMigrations(db: Kysely<unknown>, backend: StoreBacke
  * `schema`: the PostgreSQL schema the store lives in. Kysely must be told: its migrator looks for
  * its bookkeeping tables in every schema, and would find another store's.
  */
-export async function migrate(db: Kysely<unknown>, backend: StoreBackend, schema?: string): Promise<void> {
+export async function migrate(db: Kysely<unknown>, backend: StoreBackend, options: { schema?: string; ownTransaction?: boolean } = {}): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => migrations(backend) };
-  const migrator = new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) });
+  const migrator = new Migrator({
+    db,
+    provider,
+    ...(options.schema ? { migrationTableSchema: options.schema } : {}),
+    // false when the caller already holds the transaction (SQLite's cross-process write lock).
+    disableTransactions: options.ownTransaction === false,
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;

@@ -58,7 +58,10 @@ export async function openStore(url: string = resolveStoreUrl(), options: OpenOp
             'a reader never migrates: run a write once with a role that may (rpa-access apply, or the operator), then retry',
         );
       }
-    } else await migrate(opened.db as unknown as Kysely<unknown>, opened.backend.name, opened.schema);
+    } else {
+      const { backend, schema } = opened;
+      await backend.migrating(opened.db, (db, { ownTransaction }) => migrate(db as unknown as Kysely<unknown>, backend.name, { schema, ownTransaction }));
+    }
     return new SqlStore(opened.db, opened.backend, description);
   } catch (err) {
     await opened?.db.destroy().catch(() => undefined);

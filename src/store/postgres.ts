@@ -86,6 +86,10 @@ export async function openPostgres(url: string, options: { readOnly?: boolean } 
         }
       });
     },
+    // kysely's migrator holds a PostgreSQL advisory lock in its own transaction: enough.
+    async migrating(db: Kysely<Database>, work: (db: Kysely<Database>, options: { ownTransaction: boolean }) => Promise<void>) {
+      await work(db, { ownTransaction: true });
+    },
     async notify(conn: Conn, tenant: string, revision: number) {
       await sql`select pg_notify(${CHANNEL}, ${JSON.stringify({ schema: scope, tenant, revision })})`.execute(conn);
     },

@@ -26,6 +26,12 @@ export interface Backend {
    * statement, so the state it reads cannot change before it commits.
    */
   writeTransaction<T>(db: Kysely<Database>, tenants: string[], work: (conn: Conn) => Promise<T>): Promise<T>;
+  /**
+   * Runs the schema migrations (`work`, on the database or connection to migrate through, and told
+   * whether to open its own transaction) so that two processes opening one new store never
+   * migrate it at once.
+   */
+  migrating(db: Kysely<Database>, work: (db: Kysely<Database>, options: { ownTransaction: boolean }) => Promise<void>): Promise<void>;
   /** Tells other processes, inside the writing transaction, that a tenant changed. */
   notify(conn: Conn, tenant: string, revision: number): Promise<void>;
   watch(store: SqlStore, onChange: (tenant: string, revision: number) => void): Promise<() => Promise<void>>;
