@@ -48,8 +48,12 @@ describe.each(storeFactories)('directory groups through HTTP on $name (seed narr
   const login = (server: TestServer, body: unknown, tenant = 'sales') => server.inject({ method: 'POST', url: `/v1/tenants/${tenant}/sessions`, payload: body });
   const check = (server: TestServer, permission: string, folder?: string, extra: Record<string, unknown> = {}) =>
     server.inject({ method: 'POST', url: '/v1/check', payload: { tenant: 'sales', user: 'john.smith@example.com', permission, ...(folder ? { folder } : {}), ...extra } });
-  /** Replica b follows the store by its change feed: wait (bounded) until it has the revision. */
-  const follow = async () => b.index.waitForRevision('sales', (await writer.revisions()).get('sales')!, 5_000);
+  /** Both replicas follow the store by its change feed (a too: its index hears its own writes
+   * asynchronously): wait (bounded) until each has the revision. */
+  const follow = async () => {
+    const revision = (await writer.revisions()).get('sales')!;
+    await Promise.all([a, b].map((server) => server.index.waitForRevision('sales', revision, 5_000)));
+  };
 
   test('John logs in presenting two directory groups and is provisioned (on replica a)', async () => {
     const r = await login(a, { user: 'John.Smith@example.com', directoryGroups: [USERS, DEVELOPERS, 'unrelated'] });
@@ -86,7 +90,6 @@ describe.each(storeFactories)('directory groups through HTTP on $name (seed narr
     expect((await check(b, 'Jobs.Create', 'Sales')).json().allowed).toBe(true);
     await writer.apply([{ tenant: 'sales', upserts: [], deletes: [{ kind: 'Group', name: 'automation-users' }] }]);
     await follow();
-    await a.index.waitForRevision('sales', (await writer.revisions()).get('sales')!, 5_000);
     for (const server of [a, b]) {
       expect((await check(server, 'Jobs.Create', 'Sales')).json().allowed).toBe(false);
       expect((await check(server, 'Processes.Delete', 'Sales/Development')).json().allowed).toBe(true);
