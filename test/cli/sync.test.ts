@@ -142,7 +142,7 @@ describe('sync and import against the UiPath double', () => {
     await applyDocs(TENANT);
     expect((await sync(target())).code).toBe(0);
     const without = TENANT.split('---').filter((d) => !/name: (olivia-chen|olivia-approves|olivia-admin|approver)\b/.test(d)).join('---');
-    await applyDocs(without, '--prune');
+    await applyDocs(without, '--prune', '--prune-allow-mass-delete'); // 4 of 7: the brake would refuse it
 
     const retain = await sync(target());
     expect(retain.code).toBe(0);
