@@ -342,7 +342,7 @@ export function registerCommands(program: Command, run: Runner): void {
     .summary('run the operator against the cluster of the current kubeconfig')
     .description(
       'Run the operator: watch the rpa-access custom resources of the cluster of the current kubeconfig (or the in-cluster service account), ' +
-        'reconcile them into the access store and report their status, and serve the validating admission webhook. Runs until SIGTERM or SIGINT.',
+        'reconcile them into the access store and report their status, and serve the admission webhook (validation, and the finalizer at create). Runs until SIGTERM or SIGINT.',
     )
     .option('--leader-elect', 'run the workers only while holding the Lease (for several replicas)', OPERATOR_DEFAULTS.leaderElect)
     .option('--lease-namespace <namespace>', 'namespace of the leader-election Lease (default: the pod\'s namespace)')

@@ -42,6 +42,9 @@ export interface AdmissionResponse {
   allowed: boolean;
   status?: AdmissionStatus;
   warnings?: string[];
+  /** A mutating webhook's change: an RFC 6902 JSON Patch, base64-encoded. */
+  patchType?: 'JSONPatch';
+  patch?: string;
 }
 
 export interface AdmissionReview {

@@ -9,7 +9,8 @@
  *   `rpa-access-webhook-cert` of its namespace (keys tls.crt, tls.key, ca.crt as cert-manager
  *   writes them, plus ca.key so that renewing the serving certificate keeps the CA). The first
  *   replica to start creates it; the others reuse it, so every replica serves a certificate of one
- *   CA. It patches that CA into `caBundle` of every webhook of its ValidatingWebhookConfiguration,
+ *   CA. It patches that CA into `caBundle` of every webhook of its Validating- and
+ *   MutatingWebhookConfiguration,
  *   and keeps checking both (a sync loop): a serving certificate near its end is renewed, a
  *   caBundle reset by someone is put back, a Secret renewed by another replica is picked up.
  *
@@ -288,8 +289,10 @@ export interface SelfSignedOptions {
   namespace: string;
   /** Default rpa-access-webhook-cert. */
   secretName?: string;
-  /** Default rpa-access-validating-webhook; empty string: do not patch any configuration. */
+  /** Default rpa-access-validating-webhook; empty string: do not patch it. */
   configurationName?: string;
+  /** Default rpa-access-mutating-webhook; empty string: do not patch it. */
+  mutatingConfigurationName?: string;
   /** Default rpa-access-webhook. */
   serviceName?: string;
   /** More names or IPs for the serving certificate. */
@@ -322,16 +325,20 @@ export class SelfSignedCertificates implements CertificateSource {
   private readonly log: Logger;
   private readonly hosts: string[];
   private readonly secretName: string;
-  private readonly configurationName: string;
+  /** The webhook configurations whose caBundle is kept: API path (plural) and name. */
+  private readonly configurations: { resource: string; name: string }[];
   private readonly renewBeforeMs: number;
-  private caBundleWarned = false;
+  private readonly caBundleWarned = new Set<string>();
   private stopped = false;
 
   constructor(private readonly opts: SelfSignedOptions) {
     this.log = opts.log ?? silentLogger;
     this.hosts = webhookHosts(opts.serviceName ?? 'rpa-access-webhook', opts.namespace, opts.extraHosts);
     this.secretName = opts.secretName ?? 'rpa-access-webhook-cert';
-    this.configurationName = opts.configurationName ?? 'rpa-access-validating-webhook';
+    this.configurations = [
+      { resource: 'validatingwebhookconfigurations', name: opts.configurationName ?? 'rpa-access-validating-webhook' },
+      { resource: 'mutatingwebhookconfigurations', name: opts.mutatingConfigurationName ?? 'rpa-access-mutating-webhook' },
+    ].filter((c) => c.name !== '');
     this.renewBeforeMs = opts.renewBeforeMs ?? 30 * DAY_MS;
   }
 
@@ -385,20 +392,26 @@ export class SelfSignedCertificates implements CertificateSource {
     throw new Error(`Secret ${this.opts.namespace}/${this.secretName}: gave up after repeated write conflicts`);
   }
 
-  /** Puts the CA into every webhook of the configuration; true when it was already there or now is. */
+  /** Puts the CA into every webhook of both configurations; true when it was already there or now is. */
   async ensureCaBundle(caCert: string): Promise<boolean> {
-    if (!this.configurationName) return true;
-    const path = `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${encodeURIComponent(this.configurationName)}`;
+    const done = await Promise.all(this.configurations.map((c) => this.ensureCaBundleOf(c, caCert)));
+    return done.every(Boolean);
+  }
+
+  private async ensureCaBundleOf(configuration: { resource: string; name: string }, caCert: string): Promise<boolean> {
+    const path = `/apis/admissionregistration.k8s.io/v1/${configuration.resource}/${encodeURIComponent(configuration.name)}`;
     const caBundle = b64(caCert);
+    const warnOnce = (err: unknown, message: string) => {
+      if (this.caBundleWarned.has(configuration.resource)) return;
+      this.caBundleWarned.add(configuration.resource);
+      this.log.warn({ configuration: configuration.name, err: errorMessage(err) }, message);
+    };
     for (let attempt = 0; attempt < 5; attempt++) {
       let config: WebhookConfiguration;
       try {
         config = await rawRequest<WebhookConfiguration>(this.opts.kc, { path, timeoutMs: 10_000 });
       } catch (err) {
-        if (!this.caBundleWarned) {
-          this.caBundleWarned = true;
-          this.log.warn({ configuration: this.configurationName, err: errorMessage(err) }, 'cannot read the ValidatingWebhookConfiguration to set its caBundle; will retry');
-        }
+        warnOnce(err, 'cannot read the webhook configuration to set its caBundle; will retry');
         return false;
       }
       const webhooks = config.webhooks ?? [];
@@ -406,12 +419,12 @@ export class SelfSignedCertificates implements CertificateSource {
       const body = { ...config, webhooks: webhooks.map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle } })) };
       try {
         await rawRequest(this.opts.kc, { method: 'PUT', path, body, timeoutMs: 10_000 });
-        this.caBundleWarned = false;
-        this.log.info({ configuration: this.configurationName, webhooks: webhooks.map((w) => w.name) }, 'caBundle of the webhook configuration set');
+        this.caBundleWarned.delete(configuration.resource);
+        this.log.info({ configuration: configuration.name, webhooks: webhooks.map((w) => w.name) }, 'caBundle of the webhook configuration set');
         return true;
       } catch (err) {
         if (errorCode(err) === 409) continue;
-        this.log.warn({ configuration: this.configurationName, err: errorMessage(err) }, 'cannot update the caBundle of the webhook configuration; will retry');
+        warnOnce(err, 'cannot update the caBundle of the webhook configuration; will retry');
         return false;
       }
     }

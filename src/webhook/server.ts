@@ -1,7 +1,8 @@
 /**
- * The validating admission webhook's HTTPS endpoint: `POST /validate` takes an AdmissionReview
- * (v1, or v1beta1) and answers one, judged by review.ts against the operator's informer caches.
- * Every replica serves it (leader or not).
+ * The admission webhook's HTTPS endpoints: `POST /validate` takes an AdmissionReview (v1, or
+ * v1beta1) and answers one, judged by review.ts against the operator's informer caches;
+ * `POST /mutate` answers one that adds the operator's finalizer to a created object
+ * (finalizer.ts). Every replica serves both (leader or not).
  *
  * HTTP rules: a body over `maxBodyBytes` (1 MiB) is 413, a body that is not an AdmissionReview is
  * 400, a content type other than JSON 415, another path 404, another method 405, each with
@@ -20,11 +21,13 @@ import { silentLogger, type Logger } from '../log.js';
 import { parseAdmissionReview, reviewResponse, type AdmissionRequest, type AdmissionResponse, type AdmissionReview } from './admission.js';
 import { DirectoryCertificates, SelfSignedCertificates, type CertificateSource, type ServingCertificate } from './certs.js';
 import { DEFAULT_BIND_CHECK_ROLES, SubjectAccessReviewChecker, type EscalationChecker } from './escalation.js';
+import { mutate } from './finalizer.js';
 import { review } from './review.js';
 import { whoAmI } from '../k8s/whoami.js';
 import { cacheStateSource, type CacheLike, type TenantStateSource } from './state.js';
 
 const WEBHOOK_PATH = '/validate';
+const MUTATE_PATH = '/mutate';
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 /** What the operator is told about its webhook (startOperator's `webhook` option). */
@@ -41,6 +44,8 @@ export interface WebhookOptions {
   namespace: string;
   /** The ValidatingWebhookConfiguration whose caBundle is kept (self-signed mode). */
   configurationName?: string;
+  /** The MutatingWebhookConfiguration whose caBundle is kept (self-signed mode). */
+  mutatingConfigurationName?: string;
   serviceName?: string;
   secretName?: string;
   /**
@@ -62,9 +67,13 @@ export interface WebhookHandle {
   close(): Promise<void>;
 }
 
+type Judge = (request: AdmissionRequest) => Promise<AdmissionResponse>;
+
 export interface WebhookServerOptions {
   certificate: ServingCertificate;
-  judge: (request: AdmissionRequest) => Promise<AdmissionResponse>;
+  judge: Judge;
+  /** The mutating review (default: the finalizer at create, finalizer.ts). */
+  mutate?: (request: AdmissionRequest) => AdmissionResponse;
   log?: Logger;
   /** Told each review's outcome (for /metrics). */
   onReview?: (outcome: AdmissionOutcome) => void;
@@ -97,16 +106,24 @@ export class WebhookServer {
     });
     this.app.server.on('tlsClientError', (err: Error) => this.log.debug({ err: err.message }, 'webhook TLS handshake failed (caBundle not set yet?)'));
     this.app.get('/healthz', { exposeHeadRoute: false }, async () => ({ status: 'ok' }));
-    this.app.post(WEBHOOK_PATH, async (request, reply) => {
-      const parsed = parseAdmissionReview(request.body);
-      if ('error' in parsed) return messageReply(reply, 400, `not an AdmissionReview: ${parsed.error}`);
-      return this.admit(parsed);
-    });
-    this.app.route({
-      method: ALL_METHODS.filter((m) => m !== 'POST'), url: WEBHOOK_PATH,
-      handler: async (request, reply) => messageReply(reply.header('allow', 'POST'), 405, `${request.method} not allowed; use POST`),
-    });
-    this.app.setNotFoundHandler((_request, reply) => messageReply(reply, 404, `not found; the webhook is POST ${WEBHOOK_PATH}`));
+    // Only validation is counted in /metrics: the refusing-all alert is a share of its reviews,
+    // and the mutation (always allowed) would dilute it.
+    const judges: [string, Judge, boolean][] = [
+      [WEBHOOK_PATH, opts.judge, true],
+      [MUTATE_PATH, async (request) => (opts.mutate ?? mutate)(request), false],
+    ];
+    for (const [url, judge, counted] of judges) {
+      this.app.post(url, async (request, reply) => {
+        const parsed = parseAdmissionReview(request.body);
+        if ('error' in parsed) return messageReply(reply, 400, `not an AdmissionReview: ${parsed.error}`);
+        return this.admit(parsed, judge, counted);
+      });
+      this.app.route({
+        method: ALL_METHODS.filter((m) => m !== 'POST'), url,
+        handler: async (request, reply) => messageReply(reply.header('allow', 'POST'), 405, `${request.method} not allowed; use POST`),
+      });
+    }
+    this.app.setNotFoundHandler((_request, reply) => messageReply(reply, 404, `not found; the webhook is POST ${WEBHOOK_PATH} (and POST ${MUTATE_PATH})`));
   }
 
   /** Serves a new certificate to new connections (rotation). */
@@ -132,12 +149,12 @@ export class WebhookServer {
    * One AdmissionReview judged: once it is read, the answer is always a 200 AdmissionReview (a
    * judging failure is a refusal with code 500, not left to the API server's failurePolicy).
    */
-  private async admit(parsed: { apiVersion: string; request: AdmissionRequest }): Promise<AdmissionReview> {
+  private async admit(parsed: { apiVersion: string; request: AdmissionRequest }, judge: Judge, counted: boolean): Promise<AdmissionReview> {
     const { request } = parsed;
     let response: AdmissionResponse;
     let outcome: AdmissionOutcome | undefined;
     try {
-      response = await this.opts.judge(request);
+      response = await judge(request);
     } catch (err) {
       outcome = 'error';
       this.log.error({ uid: request.uid, err: errorMessage(err) }, 'admission review failed');
@@ -147,8 +164,8 @@ export class WebhookServer {
       };
     }
     const who = { uid: request.uid, operation: request.operation, kind: request.kind?.kind, namespace: request.namespace, name: request.name, user: request.userInfo.username };
-    this.opts.onReview?.(outcome ?? (response.allowed ? 'allowed' : 'denied'));
-    if (response.allowed) this.log.debug({ ...who, warnings: response.warnings }, 'admitted');
+    if (counted) this.opts.onReview?.(outcome ?? (response.allowed ? 'allowed' : 'denied'));
+    if (response.allowed) this.log.debug({ ...who, warnings: response.warnings, patched: response.patch !== undefined }, 'admitted');
     else this.log.info({ ...who, code: response.status?.code, message: response.status?.message }, 'refused');
     return reviewResponse(parsed.apiVersion, response);
   }
@@ -166,6 +183,7 @@ export async function startWebhook(
       namespace: opts.namespace,
       secretName: opts.secretName,
       configurationName: opts.configurationName,
+      mutatingConfigurationName: opts.mutatingConfigurationName,
       serviceName: opts.serviceName,
       extraHosts: opts.extraHosts,
       syncPeriodMs: opts.certSyncPeriodMs,
@@ -224,6 +242,7 @@ export function webhookOptionsFromEnv(port: number, certDir: string | undefined,
     certDir,
     namespace,
     configurationName: 'rpa-access-validating-webhook',
+    mutatingConfigurationName: 'rpa-access-mutating-webhook',
     operatorUsernames: [serviceAccountUsername(namespace, env.RPA_ACCESS_SERVICE_ACCOUNT || 'rpa-access-operator')],
     bindCheckRoles: roles && roles.length > 0 ? roles : [...DEFAULT_BIND_CHECK_ROLES],
   };

@@ -9,6 +9,8 @@ import type { AccessResource } from '../../src/api/v1alpha1/resource.js';
 import { parseAdmissionReview, type AdmissionRequest, type AdmissionResponse, type UserInfo } from '../../src/webhook/admission.js';
 import { DirectoryCertificates, checkBundle, generateCertificates, issueServingCertificate, webhookHosts } from '../../src/webhook/certs.js';
 import { escalationMessage, roleToBind, type BindRequest, type EscalationChecker } from '../../src/webhook/escalation.js';
+import { finalizerPatch, mutate } from '../../src/webhook/finalizer.js';
+import { FINALIZER } from '../../src/model/catalog.js';
 import { review, type ReviewOptions } from '../../src/webhook/review.js';
 import { WebhookServer, serviceAccountUsername, webhookOptionsFromEnv } from '../../src/webhook/server.js';
 import { staticStateSource, type TenantStateSource } from '../../src/webhook/state.js';
@@ -410,6 +412,7 @@ describe('the HTTPS server', () => {
   let port: number;
   let ca: string;
   let judged: AdmissionRequest[] = [];
+  let counted: string[] = [];
 
   beforeAll(async () => {
     const certs = await generateCertificates({ hosts: ['localhost', '127.0.0.1'] });
@@ -417,6 +420,7 @@ describe('the HTTPS server', () => {
     server = new WebhookServer({
       certificate: certs,
       maxBodyBytes: 64 * 1024,
+      onReview: (outcome) => counted.push(outcome),
       judge: async (req) => {
         judged.push(req);
         if (req.name === 'explode') throw new Error('boom');
@@ -426,7 +430,10 @@ describe('the HTTPS server', () => {
     port = await server.listen(0, '127.0.0.1');
   });
   afterAll(() => server.close());
-  beforeEach(() => (judged = []));
+  beforeEach(() => {
+    judged = [];
+    counted = [];
+  });
 
   function post(path: string, body: string | Buffer, opts: { method?: string; contentType?: string; trust?: string } = {}): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
@@ -456,6 +463,21 @@ describe('the HTTPS server', () => {
     expect(refused).toMatchObject({ apiVersion: 'admission.k8s.io/v1beta1', response: { uid: 'uid-refuse', allowed: false, status: { code: 403 } } });
   });
 
+  test('POST /mutate: the finalizer patched in at create, nothing judged, nothing counted', async () => {
+    const body = JSON.parse(reviewBody('fine'));
+    body.request.object = { metadata: { name: 'fine', namespace: NS } };
+    const r = await post('/mutate', JSON.stringify(body));
+    expect(r.status).toBe(200);
+    const { response } = JSON.parse(r.body);
+    expect(response).toMatchObject({ uid: 'uid-fine', allowed: true, patchType: 'JSONPatch' });
+    expect(JSON.parse(Buffer.from(response.patch, 'base64').toString())).toEqual([{ op: 'add', path: '/metadata/finalizers', value: ['rpa-access.io/store'] }]);
+    expect(judged).toEqual([]);
+    expect(counted).toEqual([]);
+    expect((await post('/mutate', '{not json')).status).toBe(400);
+    await post('/validate', reviewBody('fine'));
+    expect(counted).toEqual(['allowed']);
+  });
+
   test('a judging failure is a refusal with code 500, not a crash', async () => {
     const r = await post('/validate', reviewBody('explode'));
     expect(r.status).toBe(200);
@@ -478,7 +500,8 @@ describe('the HTTPS server', () => {
   });
 
   test('other paths, methods and content types', async () => {
-    expect((await post('/mutate', reviewBody('fine'))).status).toBe(404);
+    expect((await post('/mutating', reviewBody('fine'))).status).toBe(404);
+    expect((await post('/mutate', '', { method: 'GET' })).status).toBe(405);
     expect((await post('/validate', '', { method: 'GET' })).status).toBe(405);
     expect((await post('/validate', reviewBody('fine'), { contentType: 'text/plain' })).status).toBe(415);
     expect((await post('/healthz', '', { method: 'GET' })).status).toBe(200);
@@ -492,10 +515,36 @@ describe('the HTTPS server', () => {
   });
 });
 
+describe('the finalizer at create (the mutating webhook)', () => {
+  const request = (operation: AdmissionRequest['operation'], object: unknown, group = 'rpa-access.io'): AdmissionRequest =>
+    ({ uid: 'u', operation, kind: { group, version: 'v1alpha1', kind: 'User' }, userInfo: ALICE, object });
+  const patchOf = (response: AdmissionResponse) => (response.patch ? JSON.parse(Buffer.from(response.patch, 'base64').toString()) : undefined);
+
+  test('added to the finalizers a created object has, or as its only one', () => {
+    expect(finalizerPatch(request('CREATE', cr('User', 'a', {})))).toEqual([{ op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }]);
+    expect(finalizerPatch(request('CREATE', cr('User', 'a', {}, { finalizers: ['example.com/keep'] })))).toEqual([{ op: 'add', path: '/metadata/finalizers/-', value: FINALIZER }]);
+    expect(patchOf(mutate(request('CREATE', cr('User', 'a', {}))))).toEqual([{ op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }]);
+  });
+
+  test('nothing else: already there, not a create, not ours, not an object: allowed unchanged', () => {
+    for (const r of [
+      request('CREATE', cr('User', 'a', {}, { finalizers: [FINALIZER] })),
+      request('UPDATE', cr('User', 'a', {})),
+      request('DELETE', undefined),
+      request('CREATE', cr('User', 'a', {}), 'example.com'),
+      request('CREATE', 'garbage'),
+      request('CREATE', { metadata: { finalizers: 'not-a-list' } }),
+    ]) {
+      expect(finalizerPatch(r)).toBeUndefined();
+      expect(mutate(r)).toEqual({ uid: 'u', allowed: true });
+    }
+  });
+});
+
 describe('options from the environment (rpa-access operator --webhook-port)', () => {
   test('the pod namespace, the service account, owner and administrator guarded', () => {
     expect(webhookOptionsFromEnv(9443, undefined, { POD_NAMESPACE: 'ops' })).toEqual({
-      port: 9443, certDir: undefined, namespace: 'ops', configurationName: 'rpa-access-validating-webhook',
+      port: 9443, certDir: undefined, namespace: 'ops', configurationName: 'rpa-access-validating-webhook', mutatingConfigurationName: 'rpa-access-mutating-webhook',
       operatorUsernames: ['system:serviceaccount:ops:rpa-access-operator'], bindCheckRoles: ['owner', 'administrator'],
     });
     expect(webhookOptionsFromEnv(9443, '/certs', { RPA_ACCESS_BIND_CHECK_ROLES: '*' })).toMatchObject({
