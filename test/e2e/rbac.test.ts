@@ -18,7 +18,7 @@ import { startOperator, type OperatorHandle } from '../../src/operator/manager.j
 import { serviceAccountUsername } from '../../src/webhook/server.js';
 import { assetsDir, startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { eventsFor, eventually, getResource, installCrds, kubeConfigOf, kubectl, ready } from '../support/kube.js';
-import { DENIED, WEBHOOK_CONFIGURATION, webhookConfiguration } from '../support/webhook.js';
+import { DENIED, MUTATING_CONFIGURATION, WEBHOOK_CONFIGURATION, webhookConfiguration } from '../support/webhook.js';
 
 const assets = assetsDir();
 const suite = assets ? describe : describe.skip;
@@ -108,10 +108,13 @@ suite('least-privilege RBAC (config/rbac) and the escalation check', () => {
 
     // Registered after the operator (its port is ephemeral): the sync loop finds it and sets the CA.
     await apply(webhookConfiguration(operator.webhook!.port));
-    await eventually('caBundle patched by the operator', async () => {
-      const r = await as('admin', ['get', 'validatingwebhookconfiguration', WEBHOOK_CONFIGURATION, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}']);
-      return r.stdout === secret.data!['ca.crt'];
-    });
+    // Both configurations: what config/rbac grants must cover the mutating one too.
+    for (const [kind, name] of [['validatingwebhookconfiguration', WEBHOOK_CONFIGURATION], ['mutatingwebhookconfiguration', MUTATING_CONFIGURATION]] as const) {
+      await eventually(`caBundle of the ${kind} patched by the operator`, async () => {
+        const r = await as('admin', ['get', kind, name, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}']);
+        return r.stdout === secret.data!['ca.crt'];
+      });
+    }
     await eventually('the webhook answers', async () => {
       const r = await as('admin', ['create', '--dry-run=server', '-f', '-'], 'apiVersion: rpa-access.io/v1alpha1\nkind: Role\nmetadata: {name: owner, namespace: default}\nspec: {scope: Tenant}\n');
       return r.stderr.includes(DENIED);
@@ -198,7 +201,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
     const kinds = [...rendered.stdout.matchAll(/^kind: (\w+)$/gm)].map((m) => m[1]);
     expect(new Set(kinds)).toEqual(new Set([
       'Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding',
-      'Service', 'Deployment', 'ValidatingWebhookConfiguration',
+      'Service', 'Deployment', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration',
     ]));
     // The CRDs are installed for real (beforeAll); the 1.20 server needs --validate=false for
     // their CEL rules (x-kubernetes-validations), which it does not know.

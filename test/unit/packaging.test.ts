@@ -53,6 +53,7 @@ const manager = readDocs('config/manager/manager.yaml').find((d) => d.kind === '
 const pod = manager.spec.template.spec;
 const container = pod.containers[0];
 const webhookConfig = readDocs('config/webhook/validating_webhook.yaml')[0];
+const mutatingConfig = readDocs('config/webhook/mutating_webhook.yaml')[0];
 
 describe('CRDs', () => {
   test('crds/, config/crd/bases/ and charts/rpa-access/crds/ hold byte-identical generated files', () => {
@@ -122,6 +123,7 @@ describe('RBAC: least privilege', () => {
       '/namespaces:watch',
       `apiextensions.k8s.io/customresourcedefinitions:get@${kinds.map((k) => `${k}.rpa-access.io`).join(',')}`,
       ...['get', 'update', 'patch'].map((v) => `admissionregistration.k8s.io/validatingwebhookconfigurations:${v}@${webhookConfig.metadata.name}`),
+      ...['get', 'update', 'patch'].map((v) => `admissionregistration.k8s.io/mutatingwebhookconfigurations:${v}@${mutatingConfig.metadata.name}`),
       'authentication.k8s.io/tokenreviews:create',
       'authorization.k8s.io/subjectaccessreviews:create',
     ];
@@ -246,6 +248,33 @@ describe('webhook', () => {
     expect(service.spec.selector).toEqual(manager.spec.selector.matchLabels);
   });
 
+  test('mutating config: the finalizer at CREATE of the four kinds, /mutate, Ignore (never a guard), no caBundle', () => {
+    expect(mutatingConfig.kind).toBe('MutatingWebhookConfiguration');
+    expect(mutatingConfig.metadata.name).toBe('rpa-access-mutating-webhook');
+    const [m] = mutatingConfig.webhooks;
+    expect(m).toMatchObject({
+      admissionReviewVersions: ['v1'],
+      sideEffects: 'None',
+      failurePolicy: 'Ignore',
+      reinvocationPolicy: 'Never',
+      timeoutSeconds: 5,
+      clientConfig: { service: { ...webhook.clientConfig.service, path: '/mutate' } },
+      rules: [{ ...webhook.rules[0], operations: ['CREATE'] }],
+    });
+    expect(m.clientConfig.caBundle).toBeUndefined();
+    const kustomization = yaml.load(read('config/webhook/kustomization.yaml')) as Any;
+    expect(kustomization.resources).toContain('mutating_webhook.yaml');
+  });
+
+  test('chart == config (mutating)', () => {
+    const got = chartDocs('webhook.yaml').find((d) => d.kind === 'MutatingWebhookConfiguration');
+    expect(got.metadata.name).toBe(mutatingConfig.metadata.name);
+    const [w] = got.webhooks;
+    const [want] = mutatingConfig.webhooks;
+    expect({ ...w, timeoutSeconds: undefined, clientConfig: undefined }).toEqual({ ...want, timeoutSeconds: undefined, clientConfig: undefined });
+    expect({ ...w.clientConfig.service, namespace: undefined }).toEqual({ ...want.clientConfig.service, namespace: undefined });
+  });
+
   test('chart == config', () => {
     const [got] = chartDocs('webhook.yaml');
     expect(got.metadata.name).toBe(webhookConfig.metadata.name);
@@ -368,9 +397,10 @@ const kubectl = (process.env.PATH ?? '').split(':').map((d) => join(d, 'kubectl'
         'Service/rpa-access-metrics',
         'Service/rpa-access-webhook',
         'ValidatingWebhookConfiguration/rpa-access-validating-webhook',
+        'MutatingWebhookConfiguration/rpa-access-mutating-webhook',
       ].sort(),
     );
-    const clusterScoped = new Set(['CustomResourceDefinition', 'Namespace', 'ClusterRole', 'ClusterRoleBinding', 'ValidatingWebhookConfiguration']);
+    const clusterScoped = new Set(['CustomResourceDefinition', 'Namespace', 'ClusterRole', 'ClusterRoleBinding', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']);
     for (const o of out) {
       if (!clusterScoped.has(o.kind)) expect([key(o), o.metadata.namespace]).toEqual([key(o), 'rpa-access-system']);
     }
