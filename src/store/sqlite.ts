@@ -120,20 +120,10 @@ export function openSqlite(file: string, options: { readOnly?: boolean; mustExis
     },
     // kysely's migration lock is per connection, nothing between processes: two processes creating
     // one store would both read "nothing applied" and the second to commit would fail. So the
-    // whole migration runs in one BEGIN IMMEDIATE: the second waits, then finds it all applied.
+    // whole migration runs in one write transaction (BEGIN IMMEDIATE): the second waits, then
+    // finds it all applied.
     async migrating(kdb: Kysely<Database>, work: (db: Kysely<Database>, options: { ownTransaction: boolean }) => Promise<void>): Promise<void> {
-      await withProcessLock(file, () =>
-        kdb.connection().execute(async (conn) => {
-          await beginImmediate(conn);
-          try {
-            await work(conn, { ownTransaction: false });
-            await sql`commit`.execute(conn);
-          } catch (err) {
-            await sql`rollback`.execute(conn).catch(() => undefined);
-            throw err;
-          }
-        }),
-      );
+      await backend.writeTransaction(kdb, [], (conn) => work(conn, { ownTransaction: false }));
     },
     async notify() {
       // Other processes see commits through PRAGMA data_version; nothing to send.

@@ -1,7 +1,7 @@
 /**
  * The mutating half of the webhook: our finalizer put on each object as it is created, so the
- * operator does not spend an API write per object adding it afterwards (the largest part of a
- * cold start's writes after the status). Nothing else is ever changed.
+ * operator does not spend an API write per new object adding it afterwards. (It cannot help a
+ * first start onto objects created before it was installed.) Nothing else is ever changed.
  *
  * It is an optimisation, never a guard: the configuration's failurePolicy is Ignore, and the
  * operator still adds the finalizer to any object that arrives without it (webhook not
