@@ -11,8 +11,10 @@
  * - the generated methods deserialize into typed models (timestamps become Date), while a watch
  *   stream yields plain JSON; the informer uses rawRequest() so that its cache holds one shape.
  */
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { createHash } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
+import { LRUCache } from 'lru-cache';
 import {
   ApiException,
   CustomObjectsApi,
@@ -27,12 +29,75 @@ import {
   type ResponseContext,
 } from '@kubernetes/client-node';
 
+/** How long an agent replaced by new TLS material (a rotated client certificate) keeps its sockets. */
+const RETIRED_AGENT_GRACE_MS = 120_000;
+
+/**
+ * A KubeConfig whose requests share keep-alive connections. client-node 1.4 builds a new
+ * https.Agent for every call (kubernetes-client/javascript#2893): nothing is reused, so every
+ * request pays a TLS handshake, on both sides, and a TLS context of its own (native memory the
+ * allocator keeps long after). For an operator writing a status per object that was most of its
+ * CPU and of its RSS growth (bench/README.md, operator at scale).
+ *
+ * Everything client-node decides per request still is: credentials (headers: a rotated token is
+ * read as before), proxies (a proxy agent is left alone) and the TLS material, which picks the
+ * agent: the same CA, client certificate and key get the same agent; new ones (a certificate
+ * rotated on disk) get a new one, and the old one's sockets close after a grace period.
+ */
+export class ConnectionReusingKubeConfig extends KubeConfig {
+  private readonly agents = new LRUCache<string, HttpAgent>({
+    max: 4,
+    dispose: (agent) => setTimeout(() => agent.destroy(), RETIRED_AGENT_GRACE_MS).unref(),
+  });
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    const agent = context.getAgent();
+    if (agent) context.setAgent(this.shared(agent));
+  }
+
+  override async applyToHTTPSOptions(opts: Parameters<KubeConfig['applyToHTTPSOptions']>[0]): Promise<void> {
+    await super.applyToHTTPSOptions(opts);
+    if (opts.agent instanceof HttpAgent) opts.agent = this.shared(opts.agent);
+  }
+
+  /** The keep-alive agent for the TLS material of `fresh` (an agent client-node just built). */
+  private shared(fresh: HttpAgent): HttpAgent {
+    // Proxy agents (and anything else) are subclasses: only plain agents are pooled.
+    const tls = fresh.constructor === HttpsAgent;
+    if (!tls && fresh.constructor !== HttpAgent) return fresh;
+    const o = (fresh as HttpAgent & { options: Record<string, unknown> }).options;
+    const hash = createHash('sha256').update(tls ? 'https' : 'http');
+    for (const field of ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername']) {
+      const value = o[field];
+      hash.update(`\0${field}=`);
+      if (value !== undefined) hash.update(Buffer.isBuffer(value) ? value : JSON.stringify(value));
+    }
+    const key = hash.digest('base64');
+    let agent = this.agents.get(key);
+    if (!agent) {
+      const options = { ...o, keepAlive: true };
+      agent = tls ? new HttpsAgent(options) : new HttpAgent(options);
+      this.agents.set(key, agent);
+    }
+    return agent;
+  }
+}
+
+/** `kc` as a ConnectionReusingKubeConfig (the same clusters, users and contexts). */
+export function reusingConnections(kc: KubeConfig): KubeConfig {
+  if (kc instanceof ConnectionReusingKubeConfig) return kc;
+  const shared = new ConnectionReusingKubeConfig();
+  shared.loadFromOptions({ clusters: kc.clusters, users: kc.users, contexts: kc.contexts, currentContext: kc.currentContext });
+  return shared;
+}
+
 /**
  * The KubeConfig of the environment, as kubectl finds it: the file given, else $KUBECONFIG,
- * else ~/.kube/config, else the in-cluster service account.
+ * else ~/.kube/config, else the in-cluster service account; its requests reuse connections.
  */
 export function loadKubeConfig(path?: string): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new ConnectionReusingKubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
   return kc;

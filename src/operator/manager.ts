@@ -8,7 +8,7 @@ import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../log.js';
-import { loadKubeConfig } from '../k8s/client.js';
+import { loadKubeConfig, reusingConnections } from '../k8s/client.js';
 import { HealthServer } from '../k8s/health.js';
 import { LeaderElector } from '../k8s/leader.js';
 import { createRuntimeMetrics, leaderObserver } from '../k8s/metrics.js';
@@ -68,7 +68,8 @@ export interface OperatorHandle {
 
 export async function startOperator(opts: OperatorOptions): Promise<OperatorHandle> {
   const log = opts.log ?? createLogger({ name: 'operator' });
-  const kc = opts.kubeconfig ?? loadKubeConfig();
+  // Whoever built the KubeConfig, the operator's requests share keep-alive connections.
+  const kc = opts.kubeconfig ? reusingConnections(opts.kubeconfig) : loadKubeConfig();
   const store = await openStore(opts.store);
   log.info({ store: store.description }, 'store opened');
   const metrics = createRuntimeMetrics();

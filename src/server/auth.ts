@@ -344,7 +344,9 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): P
  */
 export async function kubernetesReviewers(options: { timeoutMs?: number; audiences?: string[] } = {}): Promise<{ tokenReviewer: TokenReviewer; accessReviewer: AccessReviewer }> {
   const k8s = await import('@kubernetes/client-node');
-  const kc = new k8s.KubeConfig();
+  // A review per request not in the caches: over one kept-alive connection, not a TLS handshake each.
+  const { ConnectionReusingKubeConfig } = await import('../k8s/client.js');
+  const kc = new ConnectionReusingKubeConfig();
   try {
     kc.loadFromDefault();
   } catch (err) {
