@@ -10,12 +10,17 @@
  * 3. a wave of W spec changes (Users' fullName) made at once; time until each is Ready for its new
  *    generation, beside W plain status patches.
  *
+ * The objects are created as in a cluster where rpa-access is installed: through its mutating
+ * webhook, which puts the operator's finalizer on at create (bench/lib/finalizer-webhook.ts).
+ * `--no-webhook` creates them without it (objects applied before the operator was installed, or
+ * with the webhook unreachable): the operator then adds each finalizer with a patch of its own.
+ *
  * API writes are counted by the API server itself (`apiserver_request_total` on /metrics), by
  * kind: status patches, other patches of our objects (finalizers, restores), creates of our
  * objects (built-ins), Event creates and Event patches (series). The operator runs in a process
  * of its own (bench/lib/operator-process.ts), so its RSS is its own.
  *
- *   npx tsx bench/operator-scale.ts [--objects 10000] [--tenants 1] [--wave 1000] [--concurrency 8] [--json]
+ *   npx tsx bench/operator-scale.ts [--objects 10000] [--tenants 1] [--wave 1000] [--concurrency 8] [--no-webhook] [--json]
  */
 import { execFile, fork } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -24,17 +29,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { MERGE_PATCH, patchStatus } from '../src/k8s/client.js';
+import { MERGE_PATCH, patchStatus, reusingConnections } from '../src/k8s/client.js';
 import { assetsDir, startControlPlane, type ControlPlane } from '../test/support/control-plane.js';
 import { PLURAL, createBulk, listReadiness, pool, type BulkObject } from '../test/support/bulk.js';
 import { installCrds, kubeConfigOf } from '../test/support/kube.js';
 import { numberFlag } from './lib/args.js';
+import { installFinalizerWebhook } from './lib/finalizer-webhook.js';
+import { FINALIZER } from '../src/model/catalog.js';
 
 const N = numberFlag('objects', 10_000);
 const TENANTS = numberFlag('tenants', 1);
 const WAVE = numberFlag('wave', 1_000);
 const CONCURRENCY = numberFlag('concurrency', 8); // the operator's default
 const JSON_OUT = process.argv.includes('--json');
+const WEBHOOK = !process.argv.includes('--no-webhook');
 const TIMEOUT_MS = numberFlag('timeout-minutes', 30) * 60_000;
 const BUILT_INS_PER_TENANT = 11; // the built-in roles and the global group
 
@@ -96,11 +104,14 @@ function minus(a: Writes, b: Writes): Writes {
   return Object.fromEntries(Object.keys(a).map((k) => [k, a[k as keyof Writes] - b[k as keyof Writes]])) as unknown as Writes;
 }
 
+/** The operator process's memory after a full GC (bench/lib/operator-process.ts). */
+interface Memory { rss: number; heapUsed: number; heapTotal: number; external: number }
+
 /** The operator in its own process, driven over IPC. */
 class OperatorProcess {
   private nextId = 1;
   private readonly waiting = new Map<number, (answer: Record<string, number>) => void>();
-  private constructor(private readonly child: ReturnType<typeof fork>, readonly baseline: { rss: number; heapUsed: number }) {
+  private constructor(private readonly child: ReturnType<typeof fork>, readonly baseline: Memory) {
     child.on('message', (m) => {
       const answer = m as { id?: number } & Record<string, number>;
       if (answer.id !== undefined) this.waiting.get(answer.id)?.(answer);
@@ -117,7 +128,7 @@ class OperatorProcess {
     });
     return new Promise((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`operator process exited (${code})`)));
-      child.once('message', (m) => resolve(new OperatorProcess(child, (m as { baseline: { rss: number; heapUsed: number } }).baseline)));
+      child.once('message', (m) => resolve(new OperatorProcess(child, (m as { baseline: Memory }).baseline)));
     });
   }
 
@@ -156,6 +167,17 @@ async function converged(kc: KubeConfig, expected: number, keys?: Set<string>, s
   }
 }
 
+/** How many of our objects carry the operator's finalizer. */
+async function countWithFinalizer(kc: KubeConfig): Promise<number> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  let n = 0;
+  for (const plural of OUR_RESOURCES) {
+    const list = (await custom.listClusterCustomObject({ group: 'rpa-access.io', version: 'v1alpha1', plural })) as { items: { metadata: { finalizers?: string[] } }[] };
+    n += list.items.filter((i) => i.metadata.finalizers?.includes(FINALIZER)).length;
+  }
+  return n;
+}
+
 const round = (x: number, digits = 1) => +x.toFixed(digits);
 
 async function main(): Promise<void> {
@@ -163,10 +185,15 @@ async function main(): Promise<void> {
   const cp = await startControlPlane();
   let operator: OperatorProcess | undefined;
   try {
-    const kc = kubeConfigOf(cp);
+    // The raw rate over kept-alive connections, as the operator's own requests (a TLS handshake
+    // per request, client-node's default, would make the baseline look slow).
+    const kc = reusingConnections(kubeConfigOf(cp));
     await installCrds(cp, path.resolve('crds'));
-    process.stderr.write(`creating ${N} objects in ${TENANTS} tenant(s)...\n`);
+    process.stderr.write(`creating ${N} objects in ${TENANTS} tenant(s), ${WEBHOOK ? 'through the mutating webhook' : 'without the mutating webhook'}...\n`);
+    const webhook = WEBHOOK ? await installFinalizerWebhook(cp, 'default') : undefined;
     const all = await createBulk(kc, { prefix: 'tenant', tenants: TENANTS, total: N });
+    await webhook?.remove();
+    const withFinalizer = await countWithFinalizer(kc);
     const rawMs = await rawStatusPatches(kc, all);
     const users = all.filter((o) => o.kind === 'User');
     const wave = users.slice(0, Math.min(WAVE, users.length));
@@ -220,7 +247,7 @@ async function main(): Promise<void> {
       creates: w.objectCreates, other: w.other,
     });
     const rows = {
-      objects: all.length, tenants: TENANTS, concurrency: CONCURRENCY, load: os.loadavg().map((l) => round(l, 2)),
+      objects: all.length, tenants: TENANTS, concurrency: CONCURRENCY, createdWithFinalizer: withFinalizer, load: os.loadavg().map((l) => round(l, 2)),
       coldStart: {
         seconds: round(convergeMs / 1000, 2), objectsPerSecond: round(all.length / (convergeMs / 1000)),
         rawSeconds: round(rawMs / 1000, 2), rawPatchesPerSecond: round(all.length / (rawMs / 1000)), ratio: round(convergeMs / rawMs, 2),
@@ -235,6 +262,8 @@ async function main(): Promise<void> {
         baselineRssMiB: round(baseline.rss / MiB), rssAfterColdMiB: round(memCold.rss! / MiB), rssAfterWaveMiB: round(memWave.rss! / MiB),
         rssGrowthKiBPerObject: round((memCold.rss! - baseline.rss) / 1024 / expected, 2),
         heapGrowthKiBPerObject: round((memCold.heapUsed! - baseline.heapUsed) / 1024 / expected, 2),
+        heapTotalGrowthKiBPerObject: round((memCold.heapTotal! - baseline.heapTotal) / 1024 / expected, 2),
+        externalGrowthKiBPerObject: round((memCold.external! - baseline.external) / 1024 / expected, 2),
       },
     };
     if (JSON_OUT) {
@@ -242,6 +271,7 @@ async function main(): Promise<void> {
       return;
     }
     console.log(`machine: ${os.cpus()[0]?.model} x${os.cpus().length}, node ${process.version}, kube-apiserver 1.20.2 + etcd 3.4, SQLite store; load average ${rows.load.join(' ')} (a shared 2-core machine under load: figures are noisy)`);
+    console.log(`objects created ${WEBHOOK ? 'through the mutating webhook' : 'without the mutating webhook (--no-webhook)'}: ${withFinalizer} of ${all.length} carried the finalizer before the operator started`);
     console.log('');
     console.log('| objects | tenants | cold start (s) | objects/s | raw patches/s | ratio | drift pass (s) | drift API writes | wave | wave (s) | raw wave (s) | wave ratio |');
     console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -254,7 +284,7 @@ async function main(): Promise<void> {
     console.log(`| wave | ${rows.wave.perObject.status} | ${rows.wave.perObject.finalizer} | ${rows.wave.perObject.events} | ${rows.wave.perObject.creates} | ${rows.wave.perObject.other} |`);
     console.log('');
     const m = rows.memory;
-    console.log(`operator process: RSS ${m.baselineRssMiB} MiB before it starts (modules loaded), ${m.rssAfterColdMiB} MiB after the cold start, ${m.rssAfterWaveMiB} MiB after the wave; growth ${m.rssGrowthKiBPerObject} KiB per object (heap ${m.heapGrowthKiBPerObject} KiB per object)`);
+    console.log(`operator process: RSS ${m.baselineRssMiB} MiB before it starts (modules loaded), ${m.rssAfterColdMiB} MiB after the cold start, ${m.rssAfterWaveMiB} MiB after the wave; growth ${m.rssGrowthKiBPerObject} KiB per object (V8 heap in use ${m.heapGrowthKiBPerObject}, reserved ${m.heapTotalGrowthKiBPerObject}, outside the heap ${m.externalGrowthKiBPerObject} KiB per object)`);
   } finally {
     await operator?.stop().catch(() => undefined);
     await cp.stop();

@@ -6,10 +6,12 @@
  * Environment: BENCH_KUBECONFIG (a kubeconfig file), BENCH_STORE (store path or URL),
  * BENCH_CONCURRENCY. Messages in: { op: 'memory' | 'idle' | 'resync' | 'stop', id }; every answer
  * is { id, ... }. First messages out: { loaded: true, baseline } with the modules loaded, before
- * the operator starts (a cold start is timed from there), then { running: true }.
+ * the operator starts (a cold start is timed from there), then { running: true }. BENCH_SPACES=1
+ * also prints V8's heap spaces and process.memoryUsage() on stderr at each memory reading.
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
+import v8 from 'node:v8';
 import { startOperator } from '../../src/operator/manager.js';
 
 interface Request {
@@ -17,10 +19,13 @@ interface Request {
   op: 'memory' | 'idle' | 'resync' | 'stop';
 }
 
-function memory(): { rss: number; heapUsed: number } {
+/** After a full GC: RSS, the V8 heap in use and reserved (heapTotal), and memory outside it (Buffers, native). */
+function memory(): { rss: number; heapUsed: number; heapTotal: number; external: number } {
   (globalThis as { gc?: () => void }).gc?.();
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed };
+  if (process.env.BENCH_SPACES) for (const sp of v8.getHeapSpaceStatistics()) console.error(`${sp.space_name}: size ${(sp.space_size / 2 ** 20).toFixed(1)} used ${(sp.space_used_size / 2 ** 20).toFixed(1)} avail ${(sp.space_available_size / 2 ** 20).toFixed(1)} phys ${(sp.physical_space_size / 2 ** 20).toFixed(1)}`);
+  if (process.env.BENCH_SPACES) console.error(JSON.stringify(m));
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
 }
 
 async function main(): Promise<void> {

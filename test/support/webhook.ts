@@ -17,18 +17,27 @@ interface WebhookConfiguration {
   webhooks: { clientConfig: { service?: { path?: string }; [k: string]: unknown } }[];
 }
 
-/** Both configurations as YAML, every webhook calling https://127.0.0.1:PORT at its own path. */
-export function webhookConfiguration(port: number): string {
-  const shipped: [string, string][] = [
-    ['config/webhook/validating_webhook.yaml', WEBHOOK_CONFIGURATION],
-    ['config/webhook/mutating_webhook.yaml', MUTATING_CONFIGURATION],
-  ];
-  return shipped
-    .map(([relative, name]) => {
-      const file = path.resolve(relative);
+const SHIPPED = {
+  [WEBHOOK_CONFIGURATION]: 'config/webhook/validating_webhook.yaml',
+  [MUTATING_CONFIGURATION]: 'config/webhook/mutating_webhook.yaml',
+} as const;
+
+/**
+ * The shipped configurations as YAML (both, or those named in `only`), every webhook calling
+ * https://127.0.0.1:PORT at its own path; with `caBundle` (PEM) when the caller serves the
+ * certificate itself instead of letting the operator patch its CA in.
+ */
+export function webhookConfiguration(port: number, opts: { only?: (keyof typeof SHIPPED)[]; caBundle?: string } = {}): string {
+  const names = opts.only ?? [WEBHOOK_CONFIGURATION, MUTATING_CONFIGURATION];
+  return names
+    .map((name) => {
+      const file = path.resolve(SHIPPED[name]);
       const config = yaml.load(fs.readFileSync(file, 'utf8')) as WebhookConfiguration;
       if (config.metadata.name !== name) throw new Error(`${file}: expected ${name}`);
-      for (const hook of config.webhooks) hook.clientConfig = { url: `https://127.0.0.1:${port}${hook.clientConfig.service?.path ?? '/validate'}` };
+      for (const hook of config.webhooks) {
+        hook.clientConfig = { url: `https://127.0.0.1:${port}${hook.clientConfig.service?.path ?? '/validate'}` };
+        if (opts.caBundle) hook.clientConfig.caBundle = Buffer.from(opts.caBundle).toString('base64');
+      }
       return yaml.dump(config);
     })
     .join('---\n');
