@@ -94,12 +94,18 @@ export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-confi
  */
 export function slimForCache<T extends KubernetesObject>(obj: T): T {
   const meta = obj.metadata;
-  if (meta?.managedFields !== undefined) delete meta.managedFields;
-  if (meta?.annotations?.[LAST_APPLIED_ANNOTATION] !== undefined) {
-    const { [LAST_APPLIED_ANNOTATION]: _dropped, ...rest } = meta.annotations;
-    if (Object.keys(rest).length > 0) meta.annotations = rest;
-    else delete meta.annotations;
+  if (!meta) return obj;
+  const lastApplied = meta.annotations?.[LAST_APPLIED_ANNOTATION] !== undefined;
+  if (meta.managedFields === undefined && !lastApplied) return obj;
+  // A new metadata object rather than `delete`: V8 turns an object that loses a property into a
+  // hash table (≈ 0.4 KiB more per cached object, slower to read); a copy stays compact.
+  const { managedFields: _managed, annotations, ...rest } = meta;
+  let kept = annotations;
+  if (lastApplied) {
+    const { [LAST_APPLIED_ANNOTATION]: _dropped, ...others } = annotations!;
+    kept = Object.keys(others).length > 0 ? others : undefined;
   }
+  obj.metadata = kept === undefined ? rest : { ...rest, annotations: kept };
   return obj;
 }
 
