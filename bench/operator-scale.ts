@@ -31,10 +31,11 @@ import { fileURLToPath } from 'node:url';
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { MERGE_PATCH, patchStatus, reusingConnections } from '../src/k8s/client.js';
 import { assetsDir, startControlPlane, type ControlPlane } from '../test/support/control-plane.js';
-import { PLURAL, createBulk, listReadiness, pool, type BulkObject } from '../test/support/bulk.js';
+import { PLURAL, createBulk, pool, type BulkObject } from '../test/support/bulk.js';
 import { installCrds, kubeConfigOf } from '../test/support/kube.js';
 import { numberFlag } from './lib/args.js';
 import { installFinalizerWebhook } from './lib/finalizer-webhook.js';
+import { ReadinessWatch } from './lib/readiness.js';
 import { FINALIZER } from '../src/model/catalog.js';
 
 const N = numberFlag('objects', 10_000);
@@ -121,8 +122,10 @@ class OperatorProcess {
   /** Resolves once the process has loaded its modules, just before the operator starts. */
   static start(kubeconfig: string, store: string): Promise<OperatorProcess> {
     const here = path.dirname(fileURLToPath(import.meta.url));
-    const child = fork(path.join(here, 'lib/operator-process.ts'), [], {
-      execArgv: ['--import', 'tsx', '--expose-gc'],
+    if (!fs.existsSync(path.join(here, '../dist/src/operator/manager.js'))) throw new Error('the operator process runs the build: npm run build first (npm run bench:scale does)');
+    const child = fork(path.join(here, 'lib/operator-process.mjs'), [], {
+      // BENCH_OPERATOR_NODE_ARGS: more node flags for the operator process alone (say --cpu-prof).
+      execArgv: ['--expose-gc', ...(process.env.BENCH_OPERATOR_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
       env: { ...process.env, BENCH_KUBECONFIG: kubeconfig, BENCH_STORE: store, BENCH_CONCURRENCY: String(CONCURRENCY) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -156,14 +159,20 @@ async function rawStatusPatches(kc: KubeConfig, objs: BulkObject[]): Promise<num
   return performance.now() - start;
 }
 
-/** Waits until every listed object (or every object, for `keys` undefined) is Ready for its generation. */
-async function converged(kc: KubeConfig, expected: number, keys?: Set<string>, since = performance.now()): Promise<number> {
-  for (;;) {
-    const all = await listReadiness(kc);
-    const done = all.filter((o) => (keys ? keys.has(o.key) : true) && o.ready === 'True').length;
-    if (done >= expected) return performance.now() - since;
-    if (performance.now() - since > TIMEOUT_MS) throw new Error(`not converged after ${TIMEOUT_MS / 60_000} min: ${done}/${expected}`);
-    await new Promise((r) => setTimeout(r, 500));
+/** Waits until `expected` objects (of `keys`, or of all) are Ready for their generation; ms since `since`. */
+async function converged(ready: ReadinessWatch, expected: number, keys?: Set<string>, since = performance.now()): Promise<number> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not converged after ${TIMEOUT_MS / 60_000} min: ${ready.count(keys)}/${expected}`)), TIMEOUT_MS - (performance.now() - since));
+  });
+  // Progress on stderr: where the time goes (start-up, then the rate).
+  const progress = setInterval(() => process.stderr.write(`  ${((performance.now() - since) / 1000).toFixed(0)} s: ${ready.count(keys)}/${expected} Ready\n`), 2_000);
+  try {
+    await Promise.race([ready.until(expected, keys), timeout]);
+    return performance.now() - since;
+  } finally {
+    clearTimeout(timer);
+    clearInterval(progress);
   }
 }
 
@@ -184,6 +193,7 @@ async function main(): Promise<void> {
   if (!assetsDir()) throw new Error('no kube-apiserver/etcd: run scripts/install-control-plane.sh first');
   const cp = await startControlPlane();
   let operator: OperatorProcess | undefined;
+  let ready: ReadinessWatch | undefined;
   try {
     // The raw rate over kept-alive connections, as the operator's own requests (a TLS handshake
     // per request, client-node's default, would make the baseline look slow).
@@ -194,6 +204,9 @@ async function main(): Promise<void> {
     const all = await createBulk(kc, { prefix: 'tenant', tenants: TENANTS, total: N });
     await webhook?.remove();
     const withFinalizer = await countWithFinalizer(kc);
+    // Readiness from a watch (bench/lib/readiness.ts), open from here on: the raw patches carry
+    // the same watch load as the operator's writes.
+    ready = await ReadinessWatch.start(kc);
     const rawMs = await rawStatusPatches(kc, all);
     const users = all.filter((o) => o.kind === 'User');
     const wave = users.slice(0, Math.min(WAVE, users.length));
@@ -206,7 +219,7 @@ async function main(): Promise<void> {
     operator = await OperatorProcess.start(cp.kubeconfigPath, storeDir);
     const start = performance.now();
     const expected = all.length + TENANTS * BUILT_INS_PER_TENANT;
-    const convergeMs = await converged(kc, expected, undefined, start);
+    const convergeMs = await converged(ready, expected, undefined, start);
     await operator.ask('idle');
     const afterCold = await settledWrites(cp);
     const memCold = await operator.ask('memory');
@@ -230,7 +243,7 @@ async function main(): Promise<void> {
       );
     });
     const waveKeys = new Set(wave.map((o) => `User/${o.tenant}/${o.name}`));
-    const waveMs = await converged(kc, wave.length, waveKeys, waveStart);
+    const waveMs = await converged(ready, wave.length, waveKeys, waveStart);
     await operator.ask('idle');
     const afterWave = await settledWrites(cp);
     const memWave = await operator.ask('memory');
@@ -287,6 +300,7 @@ async function main(): Promise<void> {
     console.log(`operator process: RSS ${m.baselineRssMiB} MiB before it starts (modules loaded), ${m.rssAfterColdMiB} MiB after the cold start, ${m.rssAfterWaveMiB} MiB after the wave; growth ${m.rssGrowthKiBPerObject} KiB per object (V8 heap in use ${m.heapGrowthKiBPerObject}, reserved ${m.heapTotalGrowthKiBPerObject}, outside the heap ${m.externalGrowthKiBPerObject} KiB per object)`);
   } finally {
     await operator?.stop().catch(() => undefined);
+    await ready?.stop();
     await cp.stop();
   }
 }

@@ -1,49 +1,71 @@
+// @ts-check
 /**
  * The operator in a process of its own, for benchmarks that measure its memory: started by
  * bench/operator-scale.ts with `fork`, driven over IPC. Nothing else lives in this process, so
  * its RSS is the operator's.
  *
+ * Plain JavaScript over the build (dist/, `npm run build`), as the operator runs in its image:
+ * run through tsx, the process would also hold tsx's module hooks (a thread of their own whose
+ * memory comes and goes), and RSS growth per object read ±3 KiB at 10,000 objects.
+ *
  * Environment: BENCH_KUBECONFIG (a kubeconfig file), BENCH_STORE (store path or URL),
  * BENCH_CONCURRENCY. Messages in: { op: 'memory' | 'idle' | 'resync' | 'stop', id }; every answer
  * is { id, ... }. First messages out: { loaded: true, baseline } with the modules loaded, before
  * the operator starts (a cold start is timed from there), then { running: true }. BENCH_SPACES=1
- * also prints V8's heap spaces and process.memoryUsage() on stderr at each memory reading.
+ * also prints V8's heap spaces and process.memoryUsage() on stderr at each memory reading;
+ * BENCH_HEAP_SNAPSHOT=PREFIX writes a heap snapshot at each (PREFIX-0.heapsnapshot, ...).
  */
+import v8 from 'node:v8';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import v8 from 'node:v8';
-import { startOperator } from '../../src/operator/manager.js';
+import { startOperator } from '../../dist/src/operator/manager.js';
 
-interface Request {
-  id: number;
-  op: 'memory' | 'idle' | 'resync' | 'stop';
-}
+let readings = 0;
+const gc = () => /** @type {{ gc?: () => void }} */ (globalThis).gc?.();
+const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
+const MiB = 2 ** 20;
+const youngGeneration = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
 
-/** After a full GC: RSS, the V8 heap in use and reserved (heapTotal), and memory outside it (Buffers, native). */
-function memory(): { rss: number; heapUsed: number; heapTotal: number; external: number } {
-  (globalThis as { gc?: () => void }).gc?.();
+/**
+ * The process's memory once idle: after a full GC, and once V8's memory reducer has given back
+ * what a busy spell grew (it shrinks the young generation from up to 32 MiB back to 1-2 MiB some
+ * 10-20 s after allocation calms down, and the pages a GC freed are unmapped from a background
+ * thread): RSS, the V8 heap in use and reserved (heapTotal), and memory outside it (Buffers,
+ * native). Read at once after a GC, RSS would count up to 3 KiB per object more at 10,000 objects,
+ * by chance of timing, that a running operator does not keep.
+ */
+async function memory() {
+  gc();
+  for (let waited = 0; youngGeneration() > 2 * MiB && waited < 40_000; waited += 1_000) await sleep(1_000);
+  gc();
+  await sleep(1_000);
   const m = process.memoryUsage();
-  if (process.env.BENCH_SPACES) for (const sp of v8.getHeapSpaceStatistics()) console.error(`${sp.space_name}: size ${(sp.space_size / 2 ** 20).toFixed(1)} used ${(sp.space_used_size / 2 ** 20).toFixed(1)} avail ${(sp.space_available_size / 2 ** 20).toFixed(1)} phys ${(sp.physical_space_size / 2 ** 20).toFixed(1)}`);
-  if (process.env.BENCH_SPACES) console.error(JSON.stringify(m));
+  if (process.env.BENCH_HEAP_SNAPSHOT) console.error(`heap snapshot: ${v8.writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOT}-${readings++}.heapsnapshot`)}`);
+  if (process.env.BENCH_SPACES) {
+    const mib = (/** @type {number} */ n) => (n / MiB).toFixed(1);
+    for (const sp of v8.getHeapSpaceStatistics()) console.error(`${sp.space_name}: size ${mib(sp.space_size)} used ${mib(sp.space_used_size)} available ${mib(sp.space_available_size)} physical ${mib(sp.physical_space_size)}`);
+    console.error(JSON.stringify(m));
+  }
   return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
 }
 
-async function main(): Promise<void> {
+async function main() {
+  const send = (/** @type {object} */ message) => /** @type {NonNullable<typeof process.send>} */ (process.send)(message);
   const kc = new KubeConfig();
-  kc.loadFromFile(process.env.BENCH_KUBECONFIG!);
+  kc.loadFromFile(/** @type {string} */ (process.env.BENCH_KUBECONFIG));
   // Before the operator exists: what the process costs with its modules loaded.
-  const baseline = memory();
-  process.send!({ loaded: true, baseline });
+  const baseline = await memory();
+  send({ loaded: true, baseline });
   const operator = await startOperator({
-    kubeconfig: kc, store: process.env.BENCH_STORE!, log: pino({ level: 'silent' }), healthPort: 0,
+    kubeconfig: kc, store: /** @type {string} */ (process.env.BENCH_STORE), log: pino({ level: 'silent' }), healthPort: 0,
     concurrency: Number(process.env.BENCH_CONCURRENCY ?? 8), leaderElection: false, driftPeriodMs: 24 * 3600_000,
   });
   await operator.whenRunning();
-  process.send!({ running: true });
+  send({ running: true });
   process.on('message', (raw) => {
-    const req = raw as Request;
+    const req = /** @type {{ id: number, op: 'memory' | 'idle' | 'resync' | 'stop' }} */ (raw);
     void (async () => {
-      if (req.op === 'memory') return { ...memory() };
+      if (req.op === 'memory') return { ...(await memory()) };
       if (req.op === 'idle') return operator.idle().then(() => ({}));
       if (req.op === 'resync') {
         operator.resync();
@@ -52,7 +74,7 @@ async function main(): Promise<void> {
       await operator.stop();
       return {};
     })().then((answer) => {
-      process.send!({ id: req.id, ...answer });
+      send({ id: req.id, ...answer });
       if (req.op === 'stop') process.disconnect();
     });
   });
