@@ -59,7 +59,7 @@ describe('ConnectionReusingKubeConfig', () => {
     const kc = load(new ConnectionReusingKubeConfig(), 'before');
     const core = kc.makeApiClient(CoreV1Api);
     await core.listNamespace();
-    kc.users[0]!.token = 'after';
+    kc.users[0] = { ...kc.users[0]!, token: 'after' };
     await core.listNamespace();
     expect(authorizations).toEqual(['Bearer before', 'Bearer after']);
     expect(handshakes).toBe(1);
