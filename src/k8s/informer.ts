@@ -20,6 +20,7 @@
  * Handlers and callers must treat cached objects as read-only.
  */
 import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { LRUCache } from 'lru-cache';
 import { Backoff, sleep, type BackoffOptions } from './backoff.js';
 import { errorCode, errorMessage, rawRequest } from './client.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -91,12 +92,13 @@ export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-confi
  * annotation repeats the whole object as a string), change on writes and are read by nobody here;
  * the cache holds every object of every watched kind, so they would be most of its memory. Safe
  * because nothing writes a cached object back whole: every write is a patch naming its fields.
+ * Values many objects repeat (apiVersion, finalizers, condition texts) share one string.
  */
 export function slimForCache<T extends KubernetesObject>(obj: T): T {
   const meta = obj.metadata;
-  if (!meta) return obj;
+  if (!meta) return internShared(obj);
   const lastApplied = meta.annotations?.[LAST_APPLIED_ANNOTATION] !== undefined;
-  if (meta.managedFields === undefined && !lastApplied) return obj;
+  if (meta.managedFields === undefined && !lastApplied) return internShared(obj);
   // A new metadata object rather than `delete`: V8 turns an object that loses a property into a
   // hash table (≈ 0.4 KiB more per cached object, slower to read); a copy stays compact.
   const { managedFields: _managed, annotations, ...rest } = meta;
@@ -106,6 +108,47 @@ export function slimForCache<T extends KubernetesObject>(obj: T): T {
     kept = Object.keys(others).length > 0 ? others : undefined;
   }
   obj.metadata = kept === undefined ? rest : { ...rest, annotations: kept };
+  return internShared(obj);
+}
+
+/**
+ * The strings shared lately, least recently used out first: timestamps and messages come and go
+ * over an operator's life, and a table that only grew would end up full of old ones.
+ */
+const interned = new LRUCache<string, string>({ max: 4096 });
+
+/** One copy of a string value that many cached objects repeat. */
+function intern(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const known = interned.get(value);
+  if (known !== undefined) return known;
+  interned.set(value, value);
+  return value;
+}
+
+/**
+ * JSON.parse makes a new string for every value, so 10,000 cached objects hold 10,000 copies of
+ * their apiVersion, their finalizer, the same condition message and the few timestamps a bulk
+ * apply shares (≈ 0.25 KiB per object). The fields that repeat across objects by nature share
+ * one copy; names, uids and specs, which do not, are left alone.
+ */
+function internShared<T extends KubernetesObject>(obj: T): T {
+  const o = obj as T & { status?: { conditions?: Record<string, unknown>[] } };
+  o.apiVersion = intern(o.apiVersion) as string | undefined;
+  o.kind = intern(o.kind) as string | undefined;
+  const meta = o.metadata;
+  if (meta) {
+    meta.namespace = intern(meta.namespace) as string | undefined;
+    if (typeof meta.creationTimestamp === 'string') meta.creationTimestamp = intern(meta.creationTimestamp) as never;
+    if (Array.isArray(meta.finalizers)) meta.finalizers = meta.finalizers.map((f) => intern(f) as string);
+  }
+  const conditions = o.status?.conditions;
+  if (Array.isArray(conditions)) {
+    for (const c of conditions) {
+      if (!c || typeof c !== 'object') continue;
+      for (const field of ['type', 'status', 'reason', 'message', 'lastTransitionTime']) if (field in c) c[field] = intern(c[field]);
+    }
+  }
   return obj;
 }
 

@@ -28,4 +28,20 @@ describe('slimForCache', () => {
     const plain = { metadata: { name: 'b', labels: { x: 'y' } } };
     expect(slimForCache(plain)).toEqual({ metadata: { name: 'b', labels: { x: 'y' } } });
   });
+
+  test('sharing repeated strings changes no value, and leaves absent fields absent', () => {
+    const make = (name: string) => JSON.parse(JSON.stringify({
+      apiVersion: 'rpa-access.io/v1alpha1', kind: 'User',
+      metadata: { name, namespace: 'finance', finalizers: ['rpa-access.io/store'], creationTimestamp: '2026-12-03T07:00:00Z', managedFields: [{}] },
+      spec: { email: `${name}@example.com` },
+      status: { observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True', reason: 'Applied', message: 'In the access store and effective.', lastTransitionTime: '2026-12-03T07:00:05Z' }, { type: 'Other' }] },
+    })) as Record<string, unknown>;
+    for (const name of ['a', 'b']) {
+      const expected = make(name);
+      delete (expected.metadata as Record<string, unknown>).managedFields;
+      const slim = slimForCache(make(name) as never);
+      expect(slim).toEqual(expected);
+      expect(Object.keys((slim as { status: { conditions: object[] } }).status.conditions[1]!)).toEqual(['type']);
+    }
+  });
 });
