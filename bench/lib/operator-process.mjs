@@ -29,14 +29,23 @@ const youngGeneration = () => v8.getHeapSpaceStatistics().find((s) => s.space_na
 /**
  * The process's memory once idle: after a full GC, and once V8's memory reducer has given back
  * what a busy spell grew (it shrinks the young generation from up to 32 MiB back to 1-2 MiB some
- * 10-20 s after allocation calms down, and the pages a GC freed are unmapped from a background
- * thread): RSS, the V8 heap in use and reserved (heapTotal), and memory outside it (Buffers,
+ * 10-20 s after allocation calms down, compacts the old generation, and the pages a GC freed are
+ * unmapped from a background thread): RSS, the V8 heap in use and reserved (heapTotal), and memory outside it (Buffers,
  * native). Read at once after a GC, RSS would count up to 3 KiB per object more at 10,000 objects,
  * by chance of timing, that a running operator does not keep.
  */
 async function memory() {
   gc();
   for (let waited = 0; youngGeneration() > 2 * MiB && waited < 40_000; waited += 1_000) await sleep(1_000);
+  // The memory reducer runs up to three GCs, some 8 s apart, each compacting what it can: wait
+  // until the reserved heap has stopped shrinking for 10 s (40 s at most).
+  let reserved = process.memoryUsage().heapTotal;
+  for (let steady = 0, waited = 0; steady < 10_000 && waited < 40_000; waited += 2_000) {
+    await sleep(2_000);
+    const now = process.memoryUsage().heapTotal;
+    steady = now < reserved ? 0 : steady + 2_000;
+    reserved = Math.min(reserved, now);
+  }
   gc();
   await sleep(1_000);
   const m = process.memoryUsage();
