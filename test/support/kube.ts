@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { CustomObjectsApi, EventsV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { ControlPlane } from './control-plane.js';
+import { errorCode } from '../../src/k8s/client.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -59,8 +60,24 @@ export function ready(r: Resource | undefined): { status: string; reason: string
   return c && r?.status?.observedGeneration === r?.metadata.generation ? c : undefined;
 }
 
+/**
+ * Events of a namespace (of one object, with `name`). A 5xx or 429 from the API server is read
+ * again (up to 5 times, 200 ms apart): one CI run met a lone `500 ... unexpected EOF` from etcd
+ * on this list under load, which says nothing about the operator under test.
+ */
 export async function eventsFor(kc: KubeConfig, namespace: string, name?: string): Promise<{ reason: string; note: string; type: string; regarding: string }[]> {
-  const list = await kc.makeApiClient(EventsV1Api).listNamespacedEvent({ namespace });
+  const api = kc.makeApiClient(EventsV1Api);
+  let list;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      list = await api.listNamespacedEvent({ namespace });
+      break;
+    } catch (err) {
+      const code = errorCode(err);
+      if (attempt >= 5 || code === undefined || (code < 500 && code !== 429)) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
   return list.items
     .filter((e) => !name || e.regarding?.name === name)
     .map((e) => ({ reason: e.reason ?? '', note: e.note ?? '', type: e.type ?? '', regarding: `${e.regarding?.kind}/${e.regarding?.name}` }));
