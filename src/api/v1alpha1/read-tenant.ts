@@ -9,15 +9,12 @@
  * an object being deleted is already gone (the operator removes it from the store first).
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { API_GROUP, API_VERSION, KINDS, LABEL_BUILT_IN, type Kind } from '../../model/catalog.js';
+import { API_GROUP, API_VERSION, CREATED_BY_OWNERSHIP_TRANSFER, KINDS, LABEL_BUILT_IN, LABEL_CREATED_BY, type Kind } from '../../model/catalog.js';
 import { rawRequest } from '../../k8s/client.js';
 import { resourcePath } from '../../k8s/informer.js';
 import { builtInEntries, isReserved, tenantFromEntries } from '../../model/tenant.js';
 import type { AnyEntry, TenantState } from '../../model/types.js';
 import { isDeleting, PLURALS, toEntry, type AccessResource } from './resource.js';
-
-/** Label the operator puts on a binding the store created itself (an ownership transfer's). */
-export const LABEL_CREATED_BY = `${API_GROUP}/created-by`;
 
 export interface ClusterTenant {
   state: TenantState;
@@ -60,7 +57,7 @@ export async function readClusterTenant(kc: KubeConfig, namespace: string): Prom
       skipped.push(`${obj.kind}/${obj.metadata.name}: ${problems.join('; ')}`);
       continue;
     }
-    const origin = obj.metadata.labels?.[LABEL_CREATED_BY] === 'ownership-transfer' ? 'system' : 'user';
+    const origin = obj.metadata.labels?.[LABEL_CREATED_BY] === CREATED_BY_OWNERSHIP_TRANSFER ? 'system' : 'user';
     entries.push({ ...entry, origin } as AnyEntry);
   }
   return { state: tenantFromEntries(namespace, entries), objects, skipped };
