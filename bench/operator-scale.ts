@@ -18,7 +18,7 @@
  * API writes are counted by the API server itself (`apiserver_request_total` on /metrics), by
  * kind: status patches, other patches of our objects (finalizers, restores), creates of our
  * objects (built-ins), Event creates and Event patches (series). The operator runs in a process
- * of its own (bench/lib/operator-process.ts), so its RSS is its own.
+ * of its own (bench/lib/operator-process.mjs), so its RSS is its own.
  *
  *   npx tsx bench/operator-scale.ts [--objects 10000] [--tenants 1] [--wave 1000] [--concurrency 8] [--no-webhook] [--json]
  */
@@ -105,7 +105,7 @@ function minus(a: Writes, b: Writes): Writes {
   return Object.fromEntries(Object.keys(a).map((k) => [k, a[k as keyof Writes] - b[k as keyof Writes]])) as unknown as Writes;
 }
 
-/** The operator process's memory after a full GC (bench/lib/operator-process.ts). */
+/** The operator process's memory once idle (bench/lib/operator-process.mjs). */
 interface Memory { rss: number; heapUsed: number; heapTotal: number; external: number }
 
 /** The operator in its own process, driven over IPC. */

@@ -30,9 +30,9 @@ const youngGeneration = () => v8.getHeapSpaceStatistics().find((s) => s.space_na
  * The process's memory once idle: after a full GC, and once V8's memory reducer has given back
  * what a busy spell grew (it shrinks the young generation from up to 32 MiB back to 1-2 MiB some
  * 10-20 s after allocation calms down, compacts the old generation, and the pages a GC freed are
- * unmapped from a background thread): RSS, the V8 heap in use and reserved (heapTotal), and memory outside it (Buffers,
- * native). Read at once after a GC, RSS would count up to 3 KiB per object more at 10,000 objects,
- * by chance of timing, that a running operator does not keep.
+ * unmapped from a background thread): RSS, the V8 heap in use and reserved (heapTotal), and
+ * memory outside it (Buffers, native). Read at once after a GC, RSS would count up to 3 KiB per
+ * object more at 10,000 objects, by chance of timing, that a running operator does not keep.
  */
 async function memory() {
   gc();

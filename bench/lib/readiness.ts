@@ -7,15 +7,9 @@
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { Informer, resourcePath } from '../../src/k8s/informer.js';
 import { PLURAL, type BulkKind } from '../../test/support/bulk.js';
+import { ready, type Resource } from '../../test/support/kube.js';
 
-interface Watched extends KubernetesObject {
-  status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] };
-}
-
-function readyForGeneration(o: Watched): boolean {
-  if (o.status?.observedGeneration !== o.metadata?.generation) return false;
-  return o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-}
+type Watched = KubernetesObject & Resource;
 
 export class ReadinessWatch {
   private readonly ready = new Set<string>();
@@ -27,7 +21,7 @@ export class ReadinessWatch {
       const informer = new Informer<Watched>({ kc, path: resourcePath({ group: 'rpa-access.io', version: 'v1alpha1', plural: PLURAL[kind] }), name: kind, resyncPeriodMs: 0 });
       informer.on((event, obj) => {
         const key = `${kind}/${obj.metadata?.namespace}/${obj.metadata?.name}`;
-        if (event !== 'delete' && readyForGeneration(obj)) this.ready.add(key);
+        if (event !== 'delete' && ready(obj)?.status === 'True') this.ready.add(key);
         else this.ready.delete(key);
         this.wake();
       });

@@ -260,10 +260,15 @@ export async function patchStatus<T extends KubernetesObject = KubernetesObject>
   });
 }
 
+/** The collection path of a resource: core group "" lives under /api, the others under /apis. */
+export function resourcePath(gvr: { group: string; version: string; plural: string; namespace?: string }): string {
+  const base = gvr.group === '' ? `/api/${gvr.version}` : `/apis/${gvr.group}/${gvr.version}`;
+  return gvr.namespace ? `${base}/namespaces/${gvr.namespace}/${gvr.plural}` : `${base}/${gvr.plural}`;
+}
+
 /** The API path of a namespaced custom object. */
 function objectPath(ref: CustomObjectRef): string {
-  const e = encodeURIComponent;
-  return `/apis/${e(ref.group)}/${e(ref.version)}/namespaces/${e(ref.namespace)}/${e(ref.plural)}/${e(ref.name)}`;
+  return `${resourcePath(ref)}/${encodeURIComponent(ref.name)}`;
 }
 
 /** Merge-patches the main resource (metadata, spec); same conditional rule as patchStatus. */

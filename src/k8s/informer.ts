@@ -77,11 +77,8 @@ export function cacheKey(obj: KubernetesObject): string {
   return ns ? `${ns}/${name}` : name;
 }
 
-/** The collection path of a resource: core group "" lives under /api, the others under /apis. */
-export function resourcePath(gvr: { group: string; version: string; plural: string; namespace?: string }): string {
-  const base = gvr.group === '' ? `/api/${gvr.version}` : `/apis/${gvr.group}/${gvr.version}`;
-  return gvr.namespace ? `${base}/namespaces/${gvr.namespace}/${gvr.plural}` : `${base}/${gvr.plural}`;
-}
+// The collection path of a resource lives with the requests that use it (client.ts).
+export { resourcePath } from './client.js';
 
 /** `kubectl apply`'s copy of the whole last applied object, kept in an annotation. */
 export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -116,6 +113,7 @@ export function slimForCache<T extends KubernetesObject>(obj: T): T {
  * over an operator's life, and a table that only grew would end up full of old ones.
  */
 const interned = new LRUCache<string, string>({ max: 4096 });
+const SHARED_CONDITION_FIELDS = ['type', 'status', 'reason', 'message', 'lastTransitionTime'];
 
 /** One copy of a string value that many cached objects repeat. */
 function intern(value: unknown): unknown {
@@ -146,7 +144,7 @@ function internShared<T extends KubernetesObject>(obj: T): T {
   if (Array.isArray(conditions)) {
     for (const c of conditions) {
       if (!c || typeof c !== 'object') continue;
-      for (const field of ['type', 'status', 'reason', 'message', 'lastTransitionTime']) if (field in c) c[field] = intern(c[field]);
+      for (const field of SHARED_CONDITION_FIELDS) if (field in c) c[field] = intern(c[field]);
     }
   }
   return obj;

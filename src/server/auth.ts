@@ -344,11 +344,12 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): P
  */
 export async function kubernetesReviewers(options: { timeoutMs?: number; audiences?: string[] } = {}): Promise<{ tokenReviewer: TokenReviewer; accessReviewer: AccessReviewer }> {
   const k8s = await import('@kubernetes/client-node');
-  // A review per request not in the caches: over one kept-alive connection, not a TLS handshake each.
-  const { ConnectionReusingKubeConfig } = await import('../k8s/client.js');
-  const kc = new ConnectionReusingKubeConfig();
+  // loadKubeConfig's KubeConfig keeps its connections: a review per request not in the caches
+  // goes over one kept-alive connection, not a TLS handshake each.
+  const { loadKubeConfig } = await import('../k8s/client.js');
+  let kc: InstanceType<typeof k8s.KubeConfig>;
   try {
-    kc.loadFromDefault();
+    kc = loadKubeConfig();
   } catch (err) {
     throw new AuthConfigError(`--auth tokenreview: cannot load Kubernetes credentials: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { CustomObjectsApi, EventsV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { ControlPlane } from './control-plane.js';
 import { errorCode } from '../../src/k8s/client.js';
+import { sleep } from '../../src/k8s/backoff.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -75,7 +76,7 @@ export async function eventsFor(kc: KubeConfig, namespace: string, name?: string
     } catch (err) {
       const code = errorCode(err);
       if (attempt >= 5 || code === undefined || (code < 500 && code !== 429)) throw err;
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
   }
   return list.items
