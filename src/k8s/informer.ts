@@ -150,6 +150,21 @@ function internShared<T extends KubernetesObject>(obj: T): T {
   return obj;
 }
 
+/**
+ * An update of the same generation (a status write, a label, a finalizer) leaves the spec as it
+ * was: the API server bumps `generation` on every spec change of an object that has one. The
+ * cached object then keeps the spec it had rather than a fresh parse of it, so every status echo
+ * does not replace it, and the store's state, which shares its strings (validateDocument copies
+ * containers, not strings), keeps sharing them. Objects without a generation are left alone.
+ */
+function keepUnchangedSpec(obj: KubernetesObject, old: KubernetesObject): void {
+  const generation = obj.metadata?.generation;
+  if (typeof generation !== 'number' || generation !== old.metadata?.generation) return;
+  const o = obj as KubernetesObject & { spec?: unknown };
+  const previous = (old as KubernetesObject & { spec?: unknown }).spec;
+  if (o.spec !== undefined && previous !== undefined) o.spec = previous;
+}
+
 type WatchOutcome = 'ended' | 'expired' | 'resync' | 'stopped';
 
 class WatchFailure extends Error {
@@ -354,6 +369,7 @@ export class Informer<T extends KubernetesObject> {
     }
     for (const [key, obj] of fresh) {
       const old = this.cache.get(key);
+      if (old) keepUnchangedSpec(obj, old);
       this.cache.set(key, obj);
       if (!old) this.emit('add', obj);
       else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion || (resync && this.opts.resyncUnchanged)) {
@@ -451,6 +467,7 @@ export class Informer<T extends KubernetesObject> {
     const obj = this.transform(raw);
     const key = cacheKey(obj);
     const old = this.cache.get(key);
+    if (old) keepUnchangedSpec(obj, old);
     if (type === 'DELETED') {
       this.cache.delete(key);
       this.emit('delete', obj, old);

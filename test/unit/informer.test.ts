@@ -106,6 +106,31 @@ describe('Informer (fake API server)', () => {
     expect(q.timeoutSeconds).toBeLessThanOrEqual(200);
   });
 
+  it('keeps the cached spec across updates of the same generation, takes the new one when the generation moves', async () => {
+    const src = new FakeCollection();
+    const gen = (g: number | undefined, v: number) => ({ metadata: { name: 'a', namespace: 'ns', resourceVersion: String(10 + v), ...(g === undefined ? {} : { generation: g }) }, spec: { v } });
+    src.items = [{ apiVersion: 'v1', kind: 'ConfigMap', ...gen(1, 1) }];
+    const inf = track(fakeInformer(src));
+    inf.start();
+    await until('a watch', () => src.watches.length === 1);
+    const first = inf.get('ns', 'a')!.spec;
+
+    // A status echo: same generation, a fresh parse of the same spec.
+    src.current.onEvent('MODIFIED', { kind: 'ConfigMap', ...gen(1, 1), status: { ok: true } });
+    expect(inf.get('ns', 'a')!.spec).toBe(first);
+    expect((inf.get('ns', 'a') as { status?: unknown }).status).toEqual({ ok: true });
+
+    // A spec change bumps the generation: the new spec is taken.
+    src.current.onEvent('MODIFIED', { kind: 'ConfigMap', ...gen(2, 2) });
+    expect(inf.get('ns', 'a')!.spec).toEqual({ v: 2 });
+    expect(inf.get('ns', 'a')!.spec).not.toBe(first);
+
+    // Without a generation nothing tells a spec change: the new object is kept whole.
+    src.current.onEvent('MODIFIED', { kind: 'ConfigMap', ...gen(undefined, 3) });
+    src.current.onEvent('MODIFIED', { kind: 'ConfigMap', ...gen(undefined, 4) });
+    expect(inf.get('ns', 'a')!.spec).toEqual({ v: 4 });
+  });
+
   it('applies watch events to the cache and tells handlers, with the old object on update and delete', async () => {
     const src = new FakeCollection();
     src.items = [obj('a', '1', { spec: { v: 1 } })];
