@@ -9,7 +9,7 @@ import { API_VERSION_FULL, BUILT_IN_ROLE_NAMES, KINDS, resourceScope, type Kind 
 import { folderPathProblem } from './folders.js';
 import { documentSchema } from './schemas.js';
 import type { AccessDocument, RoleSpec } from './types.js';
-import { isRecord } from './json.js';
+import { copySharingStrings, isRecord } from './json.js';
 
 // ajv-formats is CommonJS with a default export; under NodeNext it arrives as a namespace.
 const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
@@ -158,7 +158,7 @@ export function validateDocument(input: unknown, defaultNamespace?: string): Val
     };
     return { ...id, problems: [`document nests deeper than ${MAX_DOCUMENT_DEPTH} levels: no valid document does`] };
   }
-  const doc = structuredClone(input);
+  const doc = copySharingStrings(input);
   const kind = typeof doc.kind === 'string' ? doc.kind : undefined;
   const meta = isRecord(doc.metadata) ? doc.metadata : undefined;
   const name = typeof meta?.name === 'string' ? meta.name : undefined;
