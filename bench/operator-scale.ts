@@ -108,6 +108,18 @@ function minus(a: Writes, b: Writes): Writes {
 /** The operator process's memory once idle (bench/lib/operator-process.mjs). */
 interface Memory { rss: number; heapUsed: number; heapTotal: number; external: number }
 
+/**
+ * The environment the image gives the operator (the Dockerfile's `ENV` lines): glibc's malloc
+ * settings are read once, when a process starts, so the benchmark's operator process must start
+ * with them to measure the memory the image's operator uses.
+ */
+function imageEnvironment(): Record<string, string> {
+  const dockerfile = fs.readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../Dockerfile'), 'utf8');
+  const env: Record<string, string> = {};
+  for (const [, name, value] of dockerfile.matchAll(/^ENV\s+(MALLOC_\w+)=(\S+)/gm)) env[name!] = value!;
+  return env;
+}
+
 /** The operator in its own process, driven over IPC. */
 class OperatorProcess {
   private nextId = 1;
@@ -126,7 +138,7 @@ class OperatorProcess {
     const child = fork(path.join(here, 'lib/operator-process.mjs'), [], {
       // BENCH_OPERATOR_NODE_ARGS: more node flags for the operator process alone (say --cpu-prof).
       execArgv: ['--expose-gc', ...(process.env.BENCH_OPERATOR_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
-      env: { ...process.env, BENCH_KUBECONFIG: kubeconfig, BENCH_STORE: store, BENCH_CONCURRENCY: String(CONCURRENCY) },
+      env: { ...process.env, ...imageEnvironment(), BENCH_KUBECONFIG: kubeconfig, BENCH_STORE: store, BENCH_CONCURRENCY: String(CONCURRENCY) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     return new Promise((resolve, reject) => {
@@ -277,6 +289,8 @@ async function main(): Promise<void> {
         heapGrowthKiBPerObject: round((memCold.heapUsed! - baseline.heapUsed) / 1024 / expected, 2),
         heapTotalGrowthKiBPerObject: round((memCold.heapTotal! - baseline.heapTotal) / 1024 / expected, 2),
         externalGrowthKiBPerObject: round((memCold.external! - baseline.external) / 1024 / expected, 2),
+        // The operator's full GCs up to the end of the cold start: what keeping its heap compact costs.
+        fullGcs: memCold.fullGcs!, fullGcSeconds: round(memCold.fullGcMs! / 1000, 2), longestFullGcMs: round(memCold.longestFullGcMs!),
       },
     };
     if (JSON_OUT) {
@@ -298,6 +312,7 @@ async function main(): Promise<void> {
     console.log('');
     const m = rows.memory;
     console.log(`operator process: RSS ${m.baselineRssMiB} MiB before it starts (modules loaded), ${m.rssAfterColdMiB} MiB after the cold start, ${m.rssAfterWaveMiB} MiB after the wave; growth ${m.rssGrowthKiBPerObject} KiB per object (V8 heap in use ${m.heapGrowthKiBPerObject}, reserved ${m.heapTotalGrowthKiBPerObject}, outside the heap ${m.externalGrowthKiBPerObject} KiB per object)`);
+    console.log(`operator full GCs during the cold start: ${m.fullGcs}, ${m.fullGcSeconds} s in all, the longest ${m.longestFullGcMs} ms`);
   } finally {
     await operator?.stop().catch(() => undefined);
     await ready?.stop();

@@ -9,18 +9,35 @@
  * memory comes and goes), and RSS growth per object read ±3 KiB at 10,000 objects.
  *
  * Environment: BENCH_KUBECONFIG (a kubeconfig file), BENCH_STORE (store path or URL),
- * BENCH_CONCURRENCY. Messages in: { op: 'memory' | 'idle' | 'resync' | 'stop', id }; every answer
- * is { id, ... }. First messages out: { loaded: true, baseline } with the modules loaded, before
+ * BENCH_CONCURRENCY, BENCH_DEFAULT_GC. Messages in: { op: 'memory' | 'idle' | 'resync' | 'stop', id }; every answer
+ * is { id, ... } (a memory answer also counts the operator's full GCs so far, their total and
+ * longest time). First messages out: { loaded: true, baseline } with the modules loaded, before
  * the operator starts (a cold start is timed from there), then { running: true }. BENCH_SPACES=1
  * also prints V8's heap spaces and process.memoryUsage() on stderr at each memory reading;
  * BENCH_HEAP_SNAPSHOT=PREFIX writes a heap snapshot at each (PREFIX-0.heapsnapshot, ...).
  */
+import fs from 'node:fs';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
+import Database from 'better-sqlite3';
 import { startOperator } from '../../dist/src/operator/manager.js';
+import { tuneHeapForOperator } from '../../dist/src/operator/heap.js';
 
 let readings = 0;
+// Full GCs of the operator's own work (not those memory() forces): how many, how long in all, the longest.
+const fullGcs = { count: 0, totalMs: 0, maxMs: 0 };
+let measuring = false;
+new PerformanceObserver((list) => {
+  if (measuring) return;
+  for (const e of list.getEntries()) {
+    if (/** @type {{ detail?: { kind?: number } }} */ (e).detail?.kind !== constants.NODE_PERFORMANCE_GC_MAJOR) continue;
+    fullGcs.count++;
+    fullGcs.totalMs += e.duration;
+    fullGcs.maxMs = Math.max(fullGcs.maxMs, e.duration);
+  }
+}).observe({ entryTypes: ['gc'] });
 const gc = () => /** @type {{ gc?: () => void }} */ (globalThis).gc?.();
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 const MiB = 2 ** 20;
@@ -35,6 +52,17 @@ const youngGeneration = () => v8.getHeapSpaceStatistics().find((s) => s.space_na
  * object more at 10,000 objects, by chance of timing, that a running operator does not keep.
  */
 async function memory() {
+  measuring = true;
+  try {
+    return await idleMemory();
+  } finally {
+    // GC entries are delivered after the GC: let those of this reading pass first.
+    await sleep(100);
+    measuring = false;
+  }
+}
+
+async function idleMemory() {
   gc();
   for (let waited = 0; youngGeneration() > 2 * MiB && waited < 40_000; waited += 1_000) await sleep(1_000);
   // The memory reducer runs up to three GCs, some 8 s apart, each compacting what it can: wait
@@ -54,15 +82,46 @@ async function memory() {
     const mib = (/** @type {number} */ n) => (n / MiB).toFixed(1);
     for (const sp of v8.getHeapSpaceStatistics()) console.error(`${sp.space_name}: size ${mib(sp.space_size)} used ${mib(sp.space_used_size)} available ${mib(sp.space_available_size)} physical ${mib(sp.physical_space_size)}`);
     console.error(JSON.stringify(m));
+    console.error(smapsSummary());
   }
   return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
+}
+
+/** RSS by mapping (from /proc/self/smaps): the V8 heap, malloc's heap and arenas, files. */
+function smapsSummary() {
+  const text = fs.readFileSync('/proc/self/smaps', 'utf8');
+  /** @type {{ name: string, rss: number, anon: number, size: number }[]} */
+  const maps = [];
+  let cur = /** @type {{ name: string, rss: number, anon: number, size: number } | undefined} */ (undefined);
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) { cur = { name: head[1] || '[anon]', rss: 0, anon: 0, size: 0 }; maps.push(cur); continue; }
+    const kv = /^(Rss|Anonymous|Size):\s+(\d+) kB/.exec(line);
+    if (kv && cur) { if (kv[1] === 'Rss') cur.rss = +kv[2]; else if (kv[1] === 'Size') cur.size = +kv[2]; else cur.anon = +kv[2]; }
+  }
+  /** @type {Map<string, { rss: number, n: number, size: number }>} */
+  const byName = new Map();
+  for (const m of maps) {
+    const k = m.name.startsWith('/') ? m.name.replace(/.*\//, '') : m.name;
+    const e = byName.get(k) ?? { rss: 0, n: 0, size: 0 };
+    e.rss += m.rss; e.n++; e.size += m.size; byName.set(k, e);
+  }
+  const top = [...byName].sort((a, b) => b[1].rss - a[1].rss).slice(0, 8).map(([k, e]) => `${k} x${e.n} rss ${(e.rss / 1024).toFixed(1)} MiB of ${(e.size / 1024).toFixed(1)}`);
+  const anonSizes = maps.filter((m) => m.name === '[anon]').map((m) => m.rss).sort((a, b) => b - a).slice(0, 12).map((k) => (k / 1024).toFixed(1));
+  return `smaps: ${top.join('; ')}\nbiggest anonymous mappings (MiB rss): ${anonSizes.join(' ')}`;
 }
 
 async function main() {
   const send = (/** @type {object} */ message) => /** @type {NonNullable<typeof process.send>} */ (process.send)(message);
   const kc = new KubeConfig();
   kc.loadFromFile(/** @type {string} */ (process.env.BENCH_KUBECONFIG));
-  // Before the operator exists: what the process costs with its modules loaded.
+  // As `rpa-access operator` does (src/operator/main.ts); BENCH_DEFAULT_GC=1 leaves V8's defaults,
+  // to compare.
+  if (!process.env.BENCH_DEFAULT_GC) tuneHeapForOperator();
+  // Before the operator exists: what the process costs with its modules loaded. better-sqlite3
+  // loads its native addon (1.9 MiB of code) when the first database opens: opened here, so the
+  // store's code counts in the baseline, as the rest of the operator's code does.
+  new Database(':memory:').close();
   const baseline = await memory();
   send({ loaded: true, baseline });
   const operator = await startOperator({
@@ -74,7 +133,7 @@ async function main() {
   process.on('message', (raw) => {
     const req = /** @type {{ id: number, op: 'memory' | 'idle' | 'resync' | 'stop' }} */ (raw);
     void (async () => {
-      if (req.op === 'memory') return { ...(await memory()) };
+      if (req.op === 'memory') return { ...(await memory()), fullGcs: fullGcs.count, fullGcMs: fullGcs.totalMs, longestFullGcMs: fullGcs.maxMs };
       if (req.op === 'idle') return operator.idle().then(() => ({}));
       if (req.op === 'resync') {
         operator.resync();

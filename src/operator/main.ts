@@ -1,11 +1,13 @@
 /** Entry point of `rpa-access operator`: starts the operator (./manager.ts) and runs until SIGTERM or SIGINT. */
 import type { Logger } from '../log.js';
 import { webhookOptionsFromEnv } from '../webhook/server.js';
+import { tuneHeapForOperator } from './heap.js';
 import { startOperator } from './manager.js';
 import type { OperatorCommandOptions } from './options.js';
 
 export async function runOperator(options: OperatorCommandOptions, io: { storeUrl: string; logger: Logger }): Promise<number> {
   const log = io.logger;
+  tuneHeapForOperator();
   const handle = await startOperator({
     store: io.storeUrl,
     log,
