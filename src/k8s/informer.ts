@@ -24,6 +24,7 @@ import { LRUCache } from 'lru-cache';
 import { Backoff, sleep, type BackoffOptions } from './backoff.js';
 import { errorCode, errorMessage, rawRequest } from './client.js';
 import { silentLogger, type Logger } from '../log.js';
+import { sameJson } from '../model/json.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
@@ -151,18 +152,19 @@ function internShared<T extends KubernetesObject>(obj: T): T {
 }
 
 /**
- * An update of the same generation (a status write, a label, a finalizer) leaves the spec as it
- * was: the API server bumps `generation` on every spec change of an object that has one. The
- * cached object then keeps the spec it had rather than a fresh parse of it, so every status echo
- * does not replace it, and the store's state, which shares its strings (validateDocument copies
- * containers, not strings), keeps sharing them. Objects without a generation are left alone.
+ * An update that leaves the spec as it was (a status write, a label, a finalizer) keeps the
+ * cached spec rather than a fresh parse of the same thing: every status echo would otherwise
+ * replace every spec, and the store's state, which shares a spec's strings (validateDocument
+ * copies containers, not strings), would stop sharing them. Compared by value, not trusted to
+ * `generation`: the API server also changes a spec without bumping it (defaults of a new CRD
+ * version applied on read). A new generation is a changed spec, not compared.
  */
 function keepUnchangedSpec(obj: KubernetesObject, old: KubernetesObject): void {
   const generation = obj.metadata?.generation;
-  if (typeof generation !== 'number' || generation !== old.metadata?.generation) return;
+  if (typeof generation === 'number' && generation !== old.metadata?.generation) return;
   const o = obj as KubernetesObject & { spec?: unknown };
   const previous = (old as KubernetesObject & { spec?: unknown }).spec;
-  if (o.spec !== undefined && previous !== undefined) o.spec = previous;
+  if (o.spec !== undefined && previous !== undefined && sameJson(o.spec, previous)) o.spec = previous;
 }
 
 type WatchOutcome = 'ended' | 'expired' | 'resync' | 'stopped';

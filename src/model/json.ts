@@ -40,3 +40,25 @@ export function copySharingStrings<T>(value: T): T {
   };
   return copy(value) as T;
 }
+
+/**
+ * Whether two parsed JSON values are equal: the same primitives, arrays element by element,
+ * objects key by key in any order. Cheaper than comparing canonical texts, and blind to
+ * prototypes (objects parsed in another realm, say a test's, compare equal).
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    if (!Object.prototype.hasOwnProperty.call(b, k) || !sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}

@@ -5,10 +5,11 @@
  * are mostly empty, so after a cold start of 10,000 objects each old-generation page stays about
  * three quarters full and the rest, some 14 MiB (1.4 KiB per object), stays reserved for good:
  * the idle memory reducer leaves it too. Compacting at every full GC keeps the heap dense
- * (1.4 KiB per object less RSS). The price is longer full GCs: in a cold start of 10,000
- * objects, 3 full GCs took 0.28 s in all and paused the process 146 ms at most, against 9, 0.11 s
- * and 21 ms with V8's defaults (bench/operator-scale.ts prints them). A pause grows with the
- * heap; the webhook's 10 s timeout and the lease's 10 s renew deadline leave room for it.
+ * (1.4 KiB per object less RSS). The price is longer full GCs: in cold starts of 10,000
+ * objects, 3 to 9 full GCs took 0.2-1.1 s in all and paused the process 96-191 ms at most,
+ * against 9, 0.11 s and 21 ms with V8's defaults (bench/operator-scale.ts prints them). A pause
+ * grows with the heap; the clients waiting on this process (the API server calling the
+ * admission webhook, the lease's renewals) wait seconds.
  */
 import v8 from 'node:v8';
 

@@ -106,28 +106,36 @@ describe('Informer (fake API server)', () => {
     expect(q.timeoutSeconds).toBeLessThanOrEqual(200);
   });
 
-  it('keeps the cached spec across updates of the same generation, takes the new one when the generation moves', async () => {
+  it('keeps the cached spec across updates that leave it as it was, takes the new one when it changed', async () => {
     const src = new FakeCollection();
-    const gen = (g: number | undefined, v: number) => ({ metadata: { name: 'a', namespace: 'ns', resourceVersion: String(10 + v), ...(g === undefined ? {} : { generation: g }) }, spec: { v } });
-    src.items = [{ apiVersion: 'v1', kind: 'ConfigMap', ...gen(1, 1) }];
+    const gen = (g: number | undefined, v: number, rv: number) => ({ metadata: { name: 'a', namespace: 'ns', resourceVersion: String(rv), ...(g === undefined ? {} : { generation: g }) }, spec: { v } });
+    src.items = [{ apiVersion: 'v1', kind: 'ConfigMap', ...gen(1, 1, 11) }];
     const inf = track(fakeInformer(src));
     inf.start();
     await until('a watch', () => src.watches.length === 1);
     const first = inf.get('ns', 'a')!.spec;
 
     // A status echo: same generation, a fresh parse of the same spec.
-    src.current.onEvent('MODIFIED', { kind: 'ConfigMap', ...gen(1, 1), status: { ok: true } });
+    src.current.onEvent('MODIFIED', { kind: 'ConfigMap', ...gen(1, 1, 12), status: { ok: true } });
     expect(inf.get('ns', 'a')!.spec).toBe(first);
     expect((inf.get('ns', 'a') as { status?: unknown }).status).toEqual({ ok: true });
 
-    // A spec change bumps the generation: the new spec is taken.
-    src.current.onEvent('MODIFIED', { kind: 'ConfigMap', ...gen(2, 2) });
+    // The same generation with another spec (a default the API server applies on read): taken.
+    src.current.onEvent('MODIFIED', { kind: 'ConfigMap', ...gen(1, 2, 13) });
     expect(inf.get('ns', 'a')!.spec).toEqual({ v: 2 });
-    expect(inf.get('ns', 'a')!.spec).not.toBe(first);
 
-    // Without a generation nothing tells a spec change: the new object is kept whole.
-    src.current.onEvent('MODIFIED', { kind: 'ConfigMap', ...gen(undefined, 3) });
-    src.current.onEvent('MODIFIED', { kind: 'ConfigMap', ...gen(undefined, 4) });
+    // A new generation: the new spec, even were it equal.
+    const second = inf.get('ns', 'a')!.spec;
+    src.current.onEvent('MODIFIED', { kind: 'ConfigMap', ...gen(2, 2, 14) });
+    expect(inf.get('ns', 'a')!.spec).toEqual({ v: 2 });
+    expect(inf.get('ns', 'a')!.spec).not.toBe(second);
+
+    // Without a generation: compared by value.
+    src.current.onEvent('MODIFIED', { kind: 'ConfigMap', ...gen(undefined, 3, 15) });
+    const third = inf.get('ns', 'a')!.spec;
+    src.current.onEvent('MODIFIED', { kind: 'ConfigMap', ...gen(undefined, 3, 16) });
+    expect(inf.get('ns', 'a')!.spec).toBe(third);
+    src.current.onEvent('MODIFIED', { kind: 'ConfigMap', ...gen(undefined, 4, 17) });
     expect(inf.get('ns', 'a')!.spec).toEqual({ v: 4 });
   });
 

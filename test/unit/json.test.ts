@@ -1,8 +1,8 @@
-// copySharingStrings (src/model/json.ts): validateDocument's copy of a document. It must behave as
+// copySharingStrings and sameJson (src/model/json.ts). copySharingStrings is validateDocument's copy; it must behave as
 // structuredClone for parsed JSON and YAML (a copy that can be changed without touching the input,
 // aliases kept shared, dates kept), and keep an own `__proto__` key a key.
 import yaml from 'js-yaml';
-import { copySharingStrings } from '../../src/model/json.js';
+import { copySharingStrings, sameJson } from '../../src/model/json.js';
 import { validateDocument } from '../../src/model/validate.js';
 import { doc } from '../support/fixtures.js';
 
@@ -45,5 +45,19 @@ describe('copySharingStrings', () => {
     expect(result.problems).toEqual([]);
     expect((result.document!.spec as { language?: string }).language).toBe('en');
     expect(JSON.stringify(input)).toBe(before);
+  });
+});
+
+describe('sameJson', () => {
+  test('equal values in any key order, unequal on any difference of value, type, length or key', () => {
+    expect(sameJson({ a: 1, b: [1, { c: 'x' }] }, JSON.parse('{"b":[1,{"c":"x"}],"a":1}'))).toBe(true);
+    expect(sameJson(null, null)).toBe(true);
+    for (const [a, b] of [
+      [{ a: 1 }, { a: '1' }], [{ a: 1 }, { a: 1, b: 2 }], [{ a: 1, b: undefined }, { a: 1, c: undefined }], [[1, 2], [2, 1]],
+      [[1], { 0: 1 }], [{}, []], [null, {}], [{ a: null }, { a: {} }], [[1, 2], [1, 2, 3]],
+    ] as const) {
+      expect(sameJson(a, b)).toBe(false);
+      expect(sameJson(b, a)).toBe(false);
+    }
   });
 });
