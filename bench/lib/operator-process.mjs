@@ -90,14 +90,14 @@ async function idleMemory() {
 /** RSS by mapping (from /proc/self/smaps): the V8 heap, malloc's heap and arenas, files. */
 function smapsSummary() {
   const text = fs.readFileSync('/proc/self/smaps', 'utf8');
-  /** @type {{ name: string, rss: number, anon: number, size: number }[]} */
+  /** @type {{ name: string, rss: number, size: number }[]} */
   const maps = [];
-  let cur = /** @type {{ name: string, rss: number, anon: number, size: number } | undefined} */ (undefined);
+  let cur = /** @type {{ name: string, rss: number, size: number } | undefined} */ (undefined);
   for (const line of text.split('\n')) {
     const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
-    if (head) { cur = { name: head[1] || '[anon]', rss: 0, anon: 0, size: 0 }; maps.push(cur); continue; }
-    const kv = /^(Rss|Anonymous|Size):\s+(\d+) kB/.exec(line);
-    if (kv && cur) { if (kv[1] === 'Rss') cur.rss = +kv[2]; else if (kv[1] === 'Size') cur.size = +kv[2]; else cur.anon = +kv[2]; }
+    if (head) { cur = { name: head[1] || '[anon]', rss: 0, size: 0 }; maps.push(cur); continue; }
+    const kv = /^(Rss|Size):\s+(\d+) kB/.exec(line);
+    if (kv && cur) cur[kv[1] === 'Rss' ? 'rss' : 'size'] = +kv[2];
   }
   /** @type {Map<string, { rss: number, n: number, size: number }>} */
   const byName = new Map();
