@@ -125,7 +125,7 @@ async function main() {
   const baseline = await memory();
   send({ loaded: true, baseline });
   const operator = await startOperator({
-    kubeconfig: kc, store: /** @type {string} */ (process.env.BENCH_STORE), log: pino({ level: 'silent' }), healthPort: 0,
+    kubeconfig: kc, store: /** @type {string} */ (process.env.BENCH_STORE), log: pino({ level: process.env.BENCH_LOG ?? 'silent' }, pino.destination(2)), healthPort: 0,
     concurrency: Number(process.env.BENCH_CONCURRENCY ?? 8), leaderElection: false, driftPeriodMs: 24 * 3600_000,
   });
   await operator.whenRunning();
