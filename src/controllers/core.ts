@@ -32,6 +32,13 @@ export interface ClusterPort {
    * absent, read live from the API server. Without it every CRD counts as installed.
    */
   crdState?(kind: Kind): Promise<CrdState>;
+  /**
+   * Whether the object exists, read live from the API server, never from a cache. Access is
+   * taken out of the store on an object's absence from the cache only once this confirms it:
+   * a cache can be behind the API server (a watch event not yet arrived, a first list served by
+   * the API server's watch cache). Without it the cache's answer stands.
+   */
+  existsLive?(kind: Kind, namespace: string, name: string): Promise<boolean>;
 }
 
 export interface CrdState {
@@ -77,6 +84,9 @@ export class StoreUnavailableError extends Error {
     this.name = 'StoreUnavailableError';
   }
 }
+
+/** Live reads made at once when confirming that objects missing from the cache are gone. */
+const LIVE_READS_AT_ONCE = 8;
 
 export class ReconcileCore {
   readonly store: AccessStore;
@@ -197,6 +207,32 @@ export class ReconcileCore {
     for (const kind of KINDS) states.set(kind, this.cluster.crdState ? await this.cluster.crdState(kind) : { phase: 'Installed' });
     this.crdMemo = { at: this.now(), states };
     return states;
+  }
+
+  /**
+   * Of `entries`, which the cache does not show, those the API server has not got either (read
+   * live, a few at a time): only these may leave the store. A cache behind the API server (a
+   * first list from its watch cache, a watch event not yet arrived) thus never revokes access.
+   * A failed read throws: nothing is removed, and the caller's reconcile is retried.
+   */
+  async absentFromCluster<E extends { kind: Kind; name: string }>(namespace: string, entries: E[]): Promise<E[]> {
+    const existsLive = this.cluster.existsLive?.bind(this.cluster);
+    if (!existsLive || entries.length === 0) return entries;
+    const absent: E[] = [];
+    for (let i = 0; i < entries.length; i += LIVE_READS_AT_ONCE) {
+      const batch = entries.slice(i, i + LIVE_READS_AT_ONCE);
+      const exists = await Promise.all(batch.map((e) => existsLive(e.kind, namespace, e.name)));
+      batch.forEach((e, j) => {
+        if (!exists[j]) absent.push(e);
+      });
+    }
+    if (absent.length < entries.length) {
+      this.log.info(
+        { tenant: namespace, objects: entries.filter((e) => !absent.includes(e)).map((e) => `${e.kind}/${e.name}`) },
+        'not in the informer cache but still in the API server (the cache is behind): kept in the access store',
+      );
+    }
+    return absent;
   }
 
   /** A delete may have unblocked a ghost of the tenant (the binding its refusal named): try again now. */

@@ -358,6 +358,8 @@ export class ObjectReconciler {
     if (!stored || stored.origin !== 'user') return {};
     // Gone because its CRD is being deleted: an uninstall, not a revocation.
     if (await core.uninstalling(kind)) return {};
+    // Missing from a cache that is behind: the informer's add brings the object back here.
+    if ((await core.absentFromCluster(namespace, [{ kind, name }])).length === 0) return {};
     // Deleted without passing our finalizer (forced, or before the operator saw it).
     const result = await core.apply([{ tenant: namespace, upserts: [], deletes: [{ kind, name }] }]);
     if (result.violations.length > 0) {

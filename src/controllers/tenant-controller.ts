@@ -79,7 +79,8 @@ export class TenantReconciler {
    */
   private async repairDrift(namespace: string, state: TenantState): Promise<void> {
     const { core } = this;
-    const candidates = storeOnly(state, (kind, name) => core.cluster.get(kind, namespace, name) !== undefined);
+    const missingFromCache = storeOnly(state, (kind, name) => core.cluster.get(kind, namespace, name) !== undefined);
+    const candidates = await core.absentFromCluster(namespace, missingFromCache);
     const crds = candidates.length > 0 ? await core.crdStates({ fresh: true }) : undefined;
     if (crds && !allInstalled(crds)) {
       // An uninstall (or a half-finished install): what the cluster lacks says nothing about access.

@@ -271,6 +271,16 @@ function objectPath(ref: CustomObjectRef): string {
   return `${resourcePath(ref)}/${encodeURIComponent(ref.name)}`;
 }
 
+/** The object as the API server has it now (a read from etcd, never a cache), or undefined when there is none. */
+export async function readObjectLive<T extends KubernetesObject = KubernetesObject>(kc: KubeConfig, ref: CustomObjectRef): Promise<T | undefined> {
+  try {
+    return await rawRequest<T>(kc, { path: objectPath(ref), timeoutMs: 10_000 });
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
 /** Merge-patches the main resource (metadata, spec); same conditional rule as patchStatus. */
 export async function patchObject<T extends KubernetesObject = KubernetesObject>(
   kc: KubeConfig,

@@ -4,7 +4,7 @@
  */
 import { ApiextensionsV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, type V1Namespace } from '@kubernetes/client-node';
 import { ANNOTATION_PAUSED, FINALIZER, KINDS, type Kind } from '../model/catalog.js';
-import { addFinalizer, isConflict, patchObject, patchStatus, removeFinalizer, errorCode } from '../k8s/client.js';
+import { addFinalizer, isConflict, patchObject, patchStatus, readObjectLive, removeFinalizer, errorCode } from '../k8s/client.js';
 import { Informer, resourcePath } from '../k8s/informer.js';
 import type { Logger } from '../log.js';
 import { crdName, type ClusterPort, type CrdState } from '../controllers/core.js';
@@ -86,6 +86,10 @@ export class KubeCluster implements ClusterPort {
 
   list(kind: Kind, namespace?: string): AccessResource[] {
     return this.informers[kind].list(namespace);
+  }
+
+  async existsLive(kind: Kind, namespace: string, name: string): Promise<boolean> {
+    return (await readObjectLive(this.kc, { ...gvr(kind), namespace, name })) !== undefined;
   }
 
   async addFinalizer(obj: AccessResource): Promise<void> {

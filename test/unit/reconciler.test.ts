@@ -17,6 +17,9 @@ const NS = 'finance';
 class FakeCluster implements ClusterPort {
   readonly objects = new Map<string, AccessResource>();
   readonly writes: string[] = [];
+  /** Keys the API server has but the cache does not show yet (a cache behind). */
+  readonly onlyLive = new Set<string>();
+  liveReads = 0;
 
   put(obj: AccessResource): AccessResource {
     this.objects.set(objectKey(obj.kind, obj.metadata.namespace, obj.metadata.name), obj);
@@ -27,6 +30,11 @@ class FakeCluster implements ClusterPort {
   }
   list(kind: Kind, namespace?: string) {
     return [...this.objects.values()].filter((o) => o.kind === kind && (!namespace || o.metadata.namespace === namespace));
+  }
+  async existsLive(kind: Kind, namespace: string, name: string) {
+    this.liveReads++;
+    const key = objectKey(kind, namespace, name);
+    return this.objects.has(key) || this.onlyLive.has(key);
   }
   async addFinalizer(obj: AccessResource) {
     this.writes.push(`finalizer+ ${obj.kind}/${obj.metadata.name}`);
@@ -110,6 +118,35 @@ describe('tenant controller', () => {
     await tenants.reconcile(NS);
     expect(events).toEqual(['Warning BuiltInRestored Group/global']);
     expect(await stored('Group', 'orphans')).toBeUndefined();
+  });
+
+  it('takes nothing out of the store that the cache lacks but the API server still has (a cache behind)', async () => {
+    await tenants.reconcile(NS);
+    const upserts = ['late', 'gone'].map((name) => ({ kind: 'Group' as const, name, spec: {}, origin: 'user' as const }));
+    await store.apply([{ tenant: NS, upserts }], { actor: 't', source: 't' });
+    cluster.onlyLive.add(objectKey('Group', NS, 'late'));
+    cluster.liveReads = 0;
+    await tenants.reconcile(NS);
+    expect(cluster.liveReads).toBe(2);
+    expect(await stored('Group', 'late')).toBeDefined();
+    expect(await stored('Group', 'gone')).toBeUndefined();
+    // And the object controller, told the key is gone, asks the API server too.
+    await objects.reconcile(objectKey('Group', NS, 'late'));
+    expect(await stored('Group', 'late')).toBeDefined();
+    cluster.onlyLive.clear();
+    await objects.reconcile(objectKey('Group', NS, 'late'));
+    expect(await stored('Group', 'late')).toBeUndefined();
+  });
+
+  it('removes nothing when the live read fails: the reconcile fails and is retried', async () => {
+    await tenants.reconcile(NS);
+    await store.apply([{ tenant: NS, upserts: [{ kind: 'Group', name: 'orphan', spec: {}, origin: 'user' }] }], { actor: 't', source: 't' });
+    cluster.existsLive = async () => {
+      throw new Error('HTTP 503: the API server is restarting');
+    };
+    await expect(tenants.reconcile(NS)).rejects.toThrow(/503/);
+    await expect(objects.reconcile(objectKey('Group', NS, 'orphan'))).rejects.toThrow(/503/);
+    expect(await stored('Group', 'orphan')).toBeDefined();
   });
 });
 
