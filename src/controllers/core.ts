@@ -35,8 +35,8 @@ export interface ClusterPort {
   /**
    * Whether the object exists, read live from the API server, never from a cache. Access is
    * taken out of the store on an object's absence from the cache only once this confirms it:
-   * a cache can be behind the API server (a watch event not yet arrived, a first list served by
-   * the API server's watch cache). Without it the cache's answer stands.
+   * a cache can be behind the API server (a watch event not yet arrived, a cache rebuilt after a
+   * restart or an outage). Without it the cache's answer stands.
    */
   existsLive?(kind: Kind, namespace: string, name: string): Promise<boolean>;
 }
@@ -212,7 +212,7 @@ export class ReconcileCore {
   /**
    * Of `entries`, which the cache does not show, those the API server has not got either (read
    * live, a few at a time): only these may leave the store. A cache behind the API server (a
-   * first list from its watch cache, a watch event not yet arrived) thus never revokes access.
+   * watch event not yet arrived) thus never revokes access.
    * A failed read throws: nothing is removed, and the caller's reconcile is retried.
    */
   async absentFromCluster<E extends { kind: Kind; name: string }>(namespace: string, entries: E[]): Promise<E[]> {

@@ -15,7 +15,7 @@
  * at once, and Events take a share of the API server that shrinks as it gets busier, rather than
  * competing with the status writes that tell users where their objects stand (with four writers
  * a 10,000-object cold start spent 0.23 Event writes per object, 18 % of its API writes, and was
- * about 5 % slower: bench/README.md). The queue is bounded
+ * about 4 % slower: bench/README.md). The queue is bounded
  * (`maxQueued`), and a write that finds it full is dropped, counted (`dropped`, `onDrop`) and
  * logged at most once per `dropLogIntervalMs`. Failures are logged and dropped too: an event is
  * worth less than the reconcile that emits it.

@@ -160,6 +160,30 @@ describe('EventRecorder (fake API)', () => {
     expect(api.patches).toHaveLength(0);
   });
 
+  it('sends one write at a time by default, as client-go\'s broadcaster: Events wait, reconciles do not', async () => {
+    const api = new FakeEventsApi();
+    let inFlight = 0;
+    let most = 0;
+    const gates: Array<() => void> = [];
+    const create = api.createNamespacedEvent;
+    api.createNamespacedEvent = async (p) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise<void>((resolve) => gates.push(resolve));
+      inFlight--;
+      return create(p);
+    };
+    const r = recorder(api, () => Date.now());
+    for (let i = 0; i < 4; i++) r.record(widget, 'Normal', 'Created', 'Apply', `object ${i}`);
+    while (api.created.length < 4) {
+      await new Promise((resolve) => setImmediate(resolve));
+      gates.splice(0).forEach((open) => open());
+    }
+    await r.flush();
+    expect(most).toBe(1);
+    expect(r.dropped).toBe(0);
+  });
+
   it('a repeat of the same reason and note for the same object patches the existing Event, never creates another', async () => {
     const api = new FakeEventsApi();
     const r = recorder(api, () => Date.now(), { flushIntervalMs: 0 });
