@@ -75,7 +75,18 @@ async function idleMemory() {
     reserved = Math.min(reserved, now);
   }
   gc();
-  await sleep(1_000);
+  // The pages that GC freed go back to the system from a background thread, sometimes seconds
+  // later: wait until RSS has stopped falling for 2 s (10 s at most). Read at a fixed 1 s, the
+  // reading after a 10,000-object cold start landed 30 MiB high in some runs and not in others
+  // (the idle process's RSS polled from outside: 163 MiB, 132 MiB once given back), and the
+  // baseline the same way, so that growth per object read 3 KiB or 6.7 KiB by chance.
+  let rss = process.memoryUsage.rss();
+  for (let steady = 0, waited = 0; steady < 2_000 && waited < 10_000; waited += 250) {
+    await sleep(250);
+    const now = process.memoryUsage.rss();
+    steady = now < rss ? 0 : steady + 250;
+    rss = Math.min(rss, now);
+  }
   const m = process.memoryUsage();
   if (process.env.BENCH_HEAP_SNAPSHOT) console.error(`heap snapshot: ${v8.writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOT}-${readings++}.heapsnapshot`)}`);
   if (process.env.BENCH_SPACES) {
