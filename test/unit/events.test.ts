@@ -28,6 +28,22 @@ class FakeEventsApi {
   };
 }
 
+/** Holds every create until the test opens its gate; counts the most creates in flight at once. */
+function holdCreates(api: FakeEventsApi): { gates: Array<() => void>; most: () => number } {
+  let inFlight = 0;
+  let most = 0;
+  const gates: Array<() => void> = [];
+  const create = api.createNamespacedEvent;
+  api.createNamespacedEvent = async (p) => {
+    inFlight++;
+    most = Math.max(most, inFlight);
+    await new Promise<void>((resolve) => gates.push(resolve));
+    inFlight--;
+    return create(p);
+  };
+  return { gates, most: () => most };
+}
+
 describe('EventRecorder (fake API)', () => {
   const widget = { apiVersion: 'rpa-access.io/v1alpha1', kind: 'User', metadata: { name: 'jo', namespace: 'fin', uid: 'u1', resourceVersion: '7' } };
 
@@ -122,24 +138,14 @@ describe('EventRecorder (fake API)', () => {
 
   it('queues writes behind a few writers, drops (counted, logged once) when the queue is full, and never blocks the caller', async () => {
     const api = new FakeEventsApi();
-    let inFlight = 0;
-    let most = 0;
-    const gates: Array<() => void> = [];
-    const create = api.createNamespacedEvent;
-    api.createNamespacedEvent = async (p) => {
-      inFlight++;
-      most = Math.max(most, inFlight);
-      await new Promise<void>((resolve) => gates.push(resolve));
-      inFlight--;
-      return create(p);
-    };
+    const { gates, most } = holdCreates(api);
     const { log, at } = recordingLogger();
     let drops = 0;
     const r = recorder(api, () => Date.now(), { maxInFlight: 2, maxQueued: 3, log, onDrop: () => drops++ });
     // Seven different events at once: 2 sent, 3 queued, 2 dropped; record() returns at once each time.
     for (let i = 0; i < 7; i++) expect(r.record(widget, 'Normal', 'Applied', 'Apply', `change ${i}`)).toBeUndefined();
     await new Promise((resolve) => setImmediate(resolve));
-    expect(most).toBe(2);
+    expect(most()).toBe(2);
     expect(r.dropped).toBe(2);
     expect(drops).toBe(2);
     expect(r.backlog).toBe(5);
@@ -149,7 +155,7 @@ describe('EventRecorder (fake API)', () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     await r.flush();
-    expect(most).toBe(2);
+    expect(most()).toBe(2);
     expect(api.created.map((e) => e.note)).toEqual(['change 0', 'change 1', 'change 2', 'change 3', 'change 4']);
     // A dropped event is not remembered as a series: its next occurrence is created.
     r.record(widget, 'Normal', 'Applied', 'Apply', 'change 6');
@@ -162,17 +168,7 @@ describe('EventRecorder (fake API)', () => {
 
   it('sends one write at a time by default, as client-go\'s broadcaster: Events wait, reconciles do not', async () => {
     const api = new FakeEventsApi();
-    let inFlight = 0;
-    let most = 0;
-    const gates: Array<() => void> = [];
-    const create = api.createNamespacedEvent;
-    api.createNamespacedEvent = async (p) => {
-      inFlight++;
-      most = Math.max(most, inFlight);
-      await new Promise<void>((resolve) => gates.push(resolve));
-      inFlight--;
-      return create(p);
-    };
+    const { gates, most } = holdCreates(api);
     const r = recorder(api, () => Date.now());
     for (let i = 0; i < 4; i++) r.record(widget, 'Normal', 'Created', 'Apply', `object ${i}`);
     while (api.created.length < 4) {
@@ -180,7 +176,7 @@ describe('EventRecorder (fake API)', () => {
       gates.splice(0).forEach((open) => open());
     }
     await r.flush();
-    expect(most).toBe(1);
+    expect(most()).toBe(1);
     expect(r.dropped).toBe(0);
   });
 
