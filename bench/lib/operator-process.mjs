@@ -62,31 +62,35 @@ async function memory() {
   }
 }
 
+/**
+ * Polls `read` every `everyMs` until it has not fallen for `steadyMs` (`maxMs` at most): memory a
+ * GC or the memory reducer gives back arrives over seconds, not at once.
+ * @param {() => number} read
+ * @param {{ everyMs: number, steadyMs: number, maxMs: number }} opts
+ */
+async function untilSteady(read, { everyMs, steadyMs, maxMs }) {
+  let lowest = read();
+  for (let steady = 0, waited = 0; steady < steadyMs && waited < maxMs; waited += everyMs) {
+    await sleep(everyMs);
+    const now = read();
+    steady = now < lowest ? 0 : steady + everyMs;
+    lowest = Math.min(lowest, now);
+  }
+}
+
 async function idleMemory() {
   gc();
   for (let waited = 0; youngGeneration() > 2 * MiB && waited < 40_000; waited += 1_000) await sleep(1_000);
   // The memory reducer runs up to three GCs, some 8 s apart, each compacting what it can: wait
   // until the reserved heap has stopped shrinking for 10 s (40 s at most).
-  let reserved = process.memoryUsage().heapTotal;
-  for (let steady = 0, waited = 0; steady < 10_000 && waited < 40_000; waited += 2_000) {
-    await sleep(2_000);
-    const now = process.memoryUsage().heapTotal;
-    steady = now < reserved ? 0 : steady + 2_000;
-    reserved = Math.min(reserved, now);
-  }
+  await untilSteady(() => process.memoryUsage().heapTotal, { everyMs: 2_000, steadyMs: 10_000, maxMs: 40_000 });
   gc();
   // The pages that GC freed go back to the system from a background thread, sometimes seconds
   // later: wait until RSS has stopped falling for 2 s (10 s at most). Read at a fixed 1 s, the
   // reading after a 10,000-object cold start landed 30 MiB high in some runs and not in others
   // (the idle process's RSS polled from outside: 163 MiB, 132 MiB once given back), and the
   // baseline the same way, so that growth per object read 3 KiB or 6.7 KiB by chance.
-  let rss = process.memoryUsage.rss();
-  for (let steady = 0, waited = 0; steady < 2_000 && waited < 10_000; waited += 250) {
-    await sleep(250);
-    const now = process.memoryUsage.rss();
-    steady = now < rss ? 0 : steady + 250;
-    rss = Math.min(rss, now);
-  }
+  await untilSteady(() => process.memoryUsage.rss(), { everyMs: 250, steadyMs: 2_000, maxMs: 10_000 });
   const m = process.memoryUsage();
   if (process.env.BENCH_HEAP_SNAPSHOT) console.error(`heap snapshot: ${v8.writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOT}-${readings++}.heapsnapshot`)}`);
   if (process.env.BENCH_SPACES) {
