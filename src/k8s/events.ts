@@ -19,6 +19,13 @@
  * (`maxQueued`), and a write that finds it full is dropped, counted (`dropped`, `onDrop`) and
  * logged at most once per `dropLogIntervalMs`. Failures are logged and dropped too: an event is
  * worth less than the reconcile that emits it.
+ *
+ * Warnings go first. They are what an auditor or a reviewer reads Events for (a refusal, a
+ * restored built-in, a delete kept), while Normal ones mostly confirm what status already says;
+ * a flood of Normal ones (a cold start on a fresh store records `Created` for every object) must
+ * not cost the one Warning among them. So the writer takes queued Warnings before Normal
+ * writes, and a Warning that finds the queue full pushes out the newest queued Normal write
+ * (dropped and counted as any drop) instead of being dropped itself.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -51,8 +58,8 @@ export interface EventRecorderOptions {
   maxInFlight?: number;
   /** Event writes waiting for a writer at most; past it a write is dropped. Default 1000. */
   maxQueued?: number;
-  /** Called for each write dropped because the queue was full (a metric). */
-  onDrop?: () => void;
+  /** Called for each write dropped because the queue was full, with the dropped event's type (a metric). */
+  onDrop?: (type: EventType) => void;
   /** A full queue is logged at most this often; default 10 s. */
   dropLogIntervalMs?: number;
   log?: Logger;
@@ -70,6 +77,14 @@ const CLUSTER_SCOPED_EVENT_NAMESPACE = 'kube-system';
 const MAX_NOTE_BYTES = 1024;
 /** reason and action are limited to 128 characters by validation. */
 const MAX_FIELD = 128;
+
+/** A write waiting in the queue: `run` sends it, `drop` gives it up (a Warning took its place). */
+interface QueuedWrite {
+  run: () => Promise<void>;
+  drop: () => void;
+}
+
+const eventType = (event: EventsV1Event): EventType => (event.type === 'Warning' ? 'Warning' : 'Normal');
 
 interface Series {
   /** The Event object's name and namespace, once created. */
@@ -103,10 +118,10 @@ export class EventRecorder {
   private readonly pending = new Set<Promise<void>>();
   private readonly maxInFlight: number;
   private readonly maxQueued: number;
-  private readonly onDrop: () => void;
+  private readonly onDrop: (type: EventType) => void;
   private readonly dropLogIntervalMs: number;
-  /** Writes waiting for one of the `maxInFlight` writers. */
-  private readonly writeQueue: Array<() => Promise<void>> = [];
+  /** Writes waiting for one of the `maxInFlight` writers, Warnings apart: they go first. */
+  private readonly writeQueue: Record<EventType, Array<QueuedWrite>> = { Warning: [], Normal: [] };
   private writing = 0;
   private droppedCount = 0;
   private lastDropLog = -Infinity;
@@ -136,7 +151,11 @@ export class EventRecorder {
 
   /** Event writes waiting for a writer, and being sent. */
   get backlog(): number {
-    return this.writeQueue.length + this.writing;
+    return this.queued() + this.writing;
+  }
+
+  private queued(): number {
+    return this.writeQueue.Warning.length + this.writeQueue.Normal.length;
   }
 
   /**
@@ -208,34 +227,41 @@ export class EventRecorder {
 
   /**
    * Queues `write` for one of the writers; resolves when it has run (or failed), or at once,
-   * false, when the queue is full and the write was dropped.
+   * false, when the queue is full and the write was dropped. A Warning finding the queue full
+   * takes the place of the newest queued Normal write, if there is one.
    */
-  private submit(write: () => Promise<void>): Promise<boolean> {
-    if (this.writeQueue.length >= this.maxQueued) {
-      this.droppedCount++;
-      try {
-        this.onDrop();
-      } catch {
-        // A metric callback must not turn a drop into an error.
-      }
-      const now = this.now();
-      if (now - this.lastDropLog >= this.dropLogIntervalMs) {
-        this.lastDropLog = now;
-        this.log.warn({ dropped: this.droppedCount, queued: this.writeQueue.length }, 'event write queue full: dropping events (the API server is slow or unreachable)');
-      }
-      return Promise.resolve(false);
+  private submit(type: EventType, write: () => Promise<void>): Promise<boolean> {
+    if (this.queued() >= this.maxQueued) {
+      const displaced = type === 'Warning' ? this.writeQueue.Normal.pop() : undefined;
+      this.noteDrop(displaced ? 'Normal' : type);
+      if (!displaced) return Promise.resolve(false);
+      displaced.drop();
     }
     return new Promise((resolve) => {
-      this.writeQueue.push(() => write().catch(() => undefined).then(() => resolve(true)));
+      this.writeQueue[type].push({ run: () => write().catch(() => undefined).then(() => resolve(true)), drop: () => resolve(false) });
       this.drain();
     });
   }
 
+  private noteDrop(type: EventType): void {
+    this.droppedCount++;
+    try {
+      this.onDrop(type);
+    } catch {
+      // A metric callback must not turn a drop into an error.
+    }
+    const now = this.now();
+    if (now - this.lastDropLog >= this.dropLogIntervalMs) {
+      this.lastDropLog = now;
+      this.log.warn({ dropped: this.droppedCount, queued: this.queued() }, 'event write queue full: dropping events (the API server is slow or unreachable)');
+    }
+  }
+
   private drain(): void {
-    while (this.writing < this.maxInFlight && this.writeQueue.length > 0) {
-      const write = this.writeQueue.shift()!;
+    while (this.writing < this.maxInFlight && this.queued() > 0) {
+      const next = (this.writeQueue.Warning.shift() ?? this.writeQueue.Normal.shift())!;
       this.writing++;
-      void write().finally(() => {
+      void next.run().finally(() => {
         this.writing--;
         this.drain();
       });
@@ -243,7 +269,7 @@ export class EventRecorder {
   }
 
   private async create(s: Series, key?: string): Promise<void> {
-    const sent = await this.submit(async () => {
+    const sent = await this.submit(eventType(s.event), async () => {
       try {
         const created = await this.api.createNamespacedEvent({ namespace: s.namespace, body: s.event });
         s.name = created.metadata?.name ?? s.event.metadata?.name;
@@ -284,7 +310,7 @@ export class EventRecorder {
     const name = s.name;
     const patch = { series: { count, lastObservedTime: new V1MicroTime(s.lastObserved) } };
     let failure: unknown;
-    await this.submit(async () => {
+    await this.submit(eventType(s.event), async () => {
       try {
         await this.api.patchNamespacedEvent({ name, namespace: s.namespace, body: patch }, MERGE_PATCH);
         s.writtenCount = Math.max(s.writtenCount, count);

@@ -29,6 +29,7 @@ export interface RuntimeMetrics {
   workqueueWorkDuration: Histogram<'name'>;
   workqueueRetries: Counter<'name'>;
   leaderStatus: Gauge<'name'>;
+  eventsDropped: Counter<'type'>;
 }
 
 export interface RuntimeMetricsOptions {
@@ -84,6 +85,12 @@ export function createRuntimeMetrics(opts: RuntimeMetricsOptions = {}): RuntimeM
       name: 'leader_election_master_status',
       help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master',
       labelNames: ['name'],
+      registers,
+    }),
+    eventsDropped: new Counter({
+      name: 'rpa_access_events_dropped_total',
+      help: 'Events not written because the write queue was full (the API server slow or unreachable), by type; Warnings are kept before Normal ones',
+      labelNames: ['type'],
       registers,
     }),
   };

@@ -1,5 +1,5 @@
 // The event recorder (src/k8s/events.ts) over a fake events.k8s.io API: series, truncation, the
-// bounded write queue, cluster-scoped objects.
+// bounded write queue and its Warnings first, cluster-scoped objects.
 import { jest } from '@jest/globals';
 import { ApiException, type EventsV1Event } from '@kubernetes/client-node';
 import { EventRecorder, objectReference, truncateUtf8, type EventRecorderOptions, type EventsApi } from '../../src/k8s/events.js';
@@ -163,6 +163,39 @@ describe('EventRecorder (fake API)', () => {
     gates.splice(0).forEach((open) => open());
     await r.flush();
     expect(api.created.map((e) => e.note)).toContain('change 6');
+    expect(api.patches).toHaveLength(0);
+  });
+
+  it('sends Warnings before queued Normal writes, and a full queue drops a Normal write rather than a Warning', async () => {
+    const api = new FakeEventsApi();
+    const { gates } = holdCreates(api);
+    const drops: string[] = [];
+    const r = recorder(api, () => Date.now(), { maxInFlight: 1, maxQueued: 3, onDrop: (type) => drops.push(type) });
+    // A flood of Normal ones (a cold start on a fresh store) with Warnings among them.
+    r.record(widget, 'Normal', 'Created', 'Apply', 'n1'); // sent at once
+    r.record(widget, 'Normal', 'Created', 'Apply', 'n2');
+    r.record(widget, 'Normal', 'Created', 'Apply', 'n3');
+    r.record(widget, 'Warning', 'SingleOwner', 'Apply', 'w1'); // the queue is now full
+    r.record(widget, 'Warning', 'SingleOwner', 'Apply', 'w2'); // pushes n3 out
+    r.record(widget, 'Warning', 'SingleOwner', 'Apply', 'w3'); // pushes n2 out
+    r.record(widget, 'Warning', 'SingleOwner', 'Apply', 'w4'); // only Warnings queued: dropped itself
+    r.record(widget, 'Normal', 'Created', 'Apply', 'n4'); // full: dropped
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(r.dropped).toBe(4);
+    expect(drops).toEqual(['Normal', 'Normal', 'Warning', 'Normal']);
+    expect(r.backlog).toBe(4);
+    while (api.created.length < 4) {
+      gates.splice(0).forEach((open) => open());
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await r.flush();
+    expect(api.created.map((e) => e.note)).toEqual(['n1', 'w1', 'w2', 'w3']);
+    // A pushed-out event is not remembered as a series either: its next occurrence is created.
+    r.record(widget, 'Normal', 'Created', 'Apply', 'n3');
+    while (gates.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    gates.splice(0).forEach((open) => open());
+    await r.flush();
+    expect(api.created.map((e) => e.note)).toEqual(['n1', 'w1', 'w2', 'w3', 'n3']);
     expect(api.patches).toHaveLength(0);
   });
 
