@@ -6,11 +6,16 @@
 // global-teardown.mjs stops it. Unset and no Docker: the PostgreSQL suites skip, and this says
 // why in one line. Plain JavaScript, so that it needs no transform.
 
+import { randomBytes } from 'node:crypto';
+
 const IMAGE = 'postgres:15-alpine';
 
 // jest.config.js names it in the projects that open PostgreSQL stores: it runs only when a test
 // of one of them is selected, once per run.
 export default async function globalSetup() {
+  // The schemas of this run's PostgreSQL stores (test/support/stores.ts): a prefix of its own, so
+  // that global-teardown.mjs drops them and nothing of another run on the same server.
+  process.env.RPA_ACCESS_TEST_SCHEMA_PREFIX ??= `t_${randomBytes(3).toString('hex')}_`;
   if (process.env.DATABASE_URL) return;
   const { getContainerRuntimeClient } = await import('testcontainers');
   try {

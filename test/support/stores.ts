@@ -15,6 +15,13 @@ export interface StoreFactory {
 let counter = 0;
 const unique = () => `${process.pid}_${Date.now().toString(36)}_${(counter++).toString(36)}`;
 
+/**
+ * The prefix of the PostgreSQL schemas this run creates: jest's global setup gives each run its
+ * own (test/support/global-setup.mjs) and its teardown drops them, so the shared server keeps
+ * nothing of a finished run and two runs on one server never drop each other's schemas.
+ */
+const schemaPrefix = () => process.env.RPA_ACCESS_TEST_SCHEMA_PREFIX ?? 't_';
+
 export const sqliteFactory: StoreFactory = {
   name: 'sqlite',
   newUrl: () => fs.mkdtempSync(path.join(os.tmpdir(), 'rpa-access-test-')),
@@ -28,7 +35,7 @@ export const postgresFactory: StoreFactory | undefined = process.env.DATABASE_UR
       name: 'postgres',
       newUrl: () => {
         const u = new URL(process.env.DATABASE_URL!);
-        u.searchParams.set('schema', `t_${unique()}`);
+        u.searchParams.set('schema', `${schemaPrefix()}${unique()}`);
         return u.toString();
       },
       open(url) {
