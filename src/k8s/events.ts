@@ -26,14 +26,6 @@
  * not cost the one Warning among them. So the writer takes queued Warnings before Normal
  * writes, and a Warning that finds the queue full pushes out the newest queued Normal write
  * (dropped and counted as any drop) instead of being dropped itself.
- *
- * New Normal Events are also rate-limited (`normalPerSecond` after a burst of `normalBurst`,
- * by default 5 per second after 100), Warnings never: a person reads a handful of them, and a
- * bulk change (a GitOps sync of hundreds of objects, a cold start on a fresh store) is written
- * in the access store's audit trail and in each object's status anyway. Without the limit its
- * `Created`/`Updated` Events were one API write in nine of a 10,000-object cold start and one
- * in two of a 1,000-object wave of changes, on an API server that was the bottleneck of both
- * (bench/README.md). One over the limit is dropped, counted and logged as a queue drop is.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -43,8 +35,6 @@ import { silentLogger, type Logger } from '../log.js';
 import { scrubSecrets } from '../log.js';
 
 export type EventType = 'Normal' | 'Warning';
-/** Why an event write was dropped: the write queue was full, or Normal Events were over their rate. */
-export type DropCause = 'queue-full' | 'rate-limited';
 
 /** The calls the recorder makes (EventsV1Api satisfies it; tests may fake it). */
 export type EventsApi = Pick<EventsV1Api, 'createNamespacedEvent' | 'patchNamespacedEvent'>;
@@ -68,12 +58,8 @@ export interface EventRecorderOptions {
   maxInFlight?: number;
   /** Event writes waiting for a writer at most; past it a write is dropped. Default 1000. */
   maxQueued?: number;
-  /** New Normal Events written per second at most, after a burst of `normalBurst`; default 5. */
-  normalPerSecond?: number;
-  /** New Normal Events written at once before the rate applies; default 100. */
-  normalBurst?: number;
-  /** Called for each event write dropped, with its type and why (a metric). */
-  onDrop?: (type: EventType, cause: DropCause) => void;
+  /** Called for each write dropped because the queue was full, with the dropped event's type (a metric). */
+  onDrop?: (type: EventType) => void;
   /** A full queue is logged at most this often; default 10 s. */
   dropLogIntervalMs?: number;
   log?: Logger;
@@ -132,12 +118,7 @@ export class EventRecorder {
   private readonly pending = new Set<Promise<void>>();
   private readonly maxInFlight: number;
   private readonly maxQueued: number;
-  private readonly onDrop: (type: EventType, cause: DropCause) => void;
-  private readonly normalPerSecond: number;
-  private readonly normalBurst: number;
-  /** The Normal Events' token bucket: tokens left, and when it was last filled. */
-  private normalTokens: number;
-  private normalFilledAt: number;
+  private readonly onDrop: (type: EventType) => void;
   private readonly dropLogIntervalMs: number;
   /** Writes waiting for one of the `maxInFlight` writers, Warnings apart: they go first. */
   private readonly writeQueue: Record<EventType, Array<QueuedWrite>> = { Warning: [], Normal: [] };
@@ -160,10 +141,6 @@ export class EventRecorder {
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
     this.maxQueued = Math.max(0, opts.maxQueued ?? 1000);
     this.onDrop = opts.onDrop ?? (() => undefined);
-    this.normalPerSecond = Math.max(0, opts.normalPerSecond ?? 5);
-    this.normalBurst = Math.max(1, opts.normalBurst ?? 100);
-    this.normalTokens = this.normalBurst;
-    this.normalFilledAt = this.now();
     this.dropLogIntervalMs = opts.dropLogIntervalMs ?? 10_000;
   }
 
@@ -256,7 +233,7 @@ export class EventRecorder {
   private submit(type: EventType, write: () => Promise<void>): Promise<boolean> {
     if (this.queued() >= this.maxQueued) {
       const displaced = type === 'Warning' ? this.writeQueue.Normal.pop() : undefined;
-      this.noteDrop(displaced ? 'Normal' : type, 'queue-full');
+      this.noteDrop(displaced ? 'Normal' : type);
       if (!displaced) return Promise.resolve(false);
       displaced.drop();
     }
@@ -266,31 +243,18 @@ export class EventRecorder {
     });
   }
 
-  private noteDrop(type: EventType, cause: DropCause): void {
+  private noteDrop(type: EventType): void {
     this.droppedCount++;
     try {
-      this.onDrop(type, cause);
+      this.onDrop(type);
     } catch {
       // A metric callback must not turn a drop into an error.
     }
     const now = this.now();
     if (now - this.lastDropLog >= this.dropLogIntervalMs) {
       this.lastDropLog = now;
-      const why = cause === 'queue-full'
-        ? 'event write queue full: dropping events (the API server is slow or unreachable)'
-        : `more than ${this.normalPerSecond} Normal events per second: dropping them (the access store's audit trail and each object's status keep what they said)`;
-      this.log.warn({ dropped: this.droppedCount, queued: this.queued() }, why);
+      this.log.warn({ dropped: this.droppedCount, queued: this.queued() }, 'event write queue full: dropping events (the API server is slow or unreachable)');
     }
-  }
-
-  /** Takes one token from the Normal Events' bucket, false when it is empty. */
-  private takeNormalToken(): boolean {
-    const now = this.now();
-    this.normalTokens = Math.min(this.normalBurst, this.normalTokens + ((now - this.normalFilledAt) / 1000) * this.normalPerSecond);
-    this.normalFilledAt = now;
-    if (this.normalTokens < 1) return false;
-    this.normalTokens--;
-    return true;
   }
 
   private drain(): void {
@@ -305,14 +269,7 @@ export class EventRecorder {
   }
 
   private async create(s: Series, key?: string): Promise<void> {
-    const type = eventType(s.event);
-    if (type === 'Normal' && !this.takeNormalToken()) {
-      this.noteDrop(type, 'rate-limited');
-      // Not remembered as a series: the next occurrence tries a create again.
-      if (key !== undefined && this.series.get(key) === s) this.series.delete(key);
-      return;
-    }
-    const sent = await this.submit(type, async () => {
+    const sent = await this.submit(eventType(s.event), async () => {
       try {
         const created = await this.api.createNamespacedEvent({ namespace: s.namespace, body: s.event });
         s.name = created.metadata?.name ?? s.event.metadata?.name;

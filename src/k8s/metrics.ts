@@ -29,7 +29,7 @@ export interface RuntimeMetrics {
   workqueueWorkDuration: Histogram<'name'>;
   workqueueRetries: Counter<'name'>;
   leaderStatus: Gauge<'name'>;
-  eventsDropped: Counter<'type' | 'cause'>;
+  eventsDropped: Counter<'type'>;
 }
 
 export interface RuntimeMetricsOptions {
@@ -89,8 +89,8 @@ export function createRuntimeMetrics(opts: RuntimeMetricsOptions = {}): RuntimeM
     }),
     eventsDropped: new Counter({
       name: 'rpa_access_events_dropped_total',
-      help: 'Events not written, by type and cause: queue-full (the API server slow or unreachable; Warnings are kept before Normal ones) or rate-limited (Normal ones over their rate)',
-      labelNames: ['type', 'cause'],
+      help: 'Events not written because the write queue was full (the API server slow or unreachable), by type; Warnings are kept before Normal ones',
+      labelNames: ['type'],
       registers,
     }),
   };

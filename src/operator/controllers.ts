@@ -69,7 +69,7 @@ export class Controllers {
     const onError = (key: string, err: unknown) => log.error({ key, err }, 'reconcile worker failed');
     this.objects = new WorkQueue({ name: OBJECT_CONTROLLER, concurrency: opts.concurrency, observer: workQueueObserver(metrics, OBJECT_CONTROLLER), onError });
     this.tenants = new WorkQueue({ name: TENANT_CONTROLLER, concurrency: opts.concurrency, observer: workQueueObserver(metrics, TENANT_CONTROLLER), onError });
-    this.events = new EventRecorder({ kc, log: log.child({ component: 'events' }), onDrop: (type, cause) => metrics.eventsDropped.inc({ type, cause }) });
+    this.events = new EventRecorder({ kc, log: log.child({ component: 'events' }), onDrop: (type) => metrics.eventsDropped.inc({ type }) });
     this.orchestrators = opts.targets === false
       ? undefined
       : new OrchestratorController({

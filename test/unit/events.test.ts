@@ -1,5 +1,5 @@
 // The event recorder (src/k8s/events.ts) over a fake events.k8s.io API: series, truncation, the
-// bounded write queue and its Warnings first, the Normal Events' rate, cluster-scoped objects.
+// bounded write queue and its Warnings first, cluster-scoped objects.
 import { jest } from '@jest/globals';
 import { ApiException, type EventsV1Event } from '@kubernetes/client-node';
 import { EventRecorder, objectReference, truncateUtf8, type EventRecorderOptions, type EventsApi } from '../../src/k8s/events.js';
@@ -197,32 +197,6 @@ describe('EventRecorder (fake API)', () => {
     await r.flush();
     expect(api.created.map((e) => e.note)).toEqual(['n1', 'w1', 'w2', 'w3', 'n3']);
     expect(api.patches).toHaveLength(0);
-  });
-
-  it('rate-limits new Normal Events (a burst, then a rate), never Warnings', async () => {
-    const api = new FakeEventsApi();
-    let now = Date.parse('2024-05-01T10:00:00Z');
-    const drops: string[] = [];
-    const r = recorder(api, () => now, { normalBurst: 3, normalPerSecond: 2, onDrop: (type, cause) => drops.push(`${type} ${cause}`) });
-    // A bulk change: five objects created at once, with two refusals among them.
-    for (let i = 0; i < 5; i++) r.record(widget, 'Normal', 'Created', 'Apply', `n${i}`);
-    r.record(widget, 'Warning', 'SingleOwner', 'Apply', 'w0');
-    r.record(widget, 'Warning', 'SingleOwner', 'Apply', 'w1');
-    await r.flush();
-    // (n0 was sent at once; the Warnings passed the Normal ones queued behind it.)
-    expect(api.created.map((e) => e.note)).toEqual(['n0', 'w0', 'w1', 'n1', 'n2']);
-    expect(drops).toEqual(['Normal rate-limited', 'Normal rate-limited']);
-    // One second later the bucket holds two more; a dropped event was not remembered as a series.
-    now += 1_000;
-    for (const note of ['n3', 'n4', 'n5']) r.record(widget, 'Normal', 'Created', 'Apply', note);
-    await r.flush();
-    expect(api.created.map((e) => e.note)).toEqual(['n0', 'w0', 'w1', 'n1', 'n2', 'n3', 'n4']);
-    expect(r.dropped).toBe(3);
-    // A repeat of a written one still only counts in its series: the limit is on new Events.
-    r.record(widget, 'Normal', 'Created', 'Apply', 'n0');
-    await r.flush();
-    expect(api.created).toHaveLength(7);
-    expect(api.patches.map((p) => (p.body as { series: { count: number } }).series.count)).toEqual([2]);
   });
 
   it('sends one write at a time by default, as client-go\'s broadcaster: Events wait, reconciles do not', async () => {
