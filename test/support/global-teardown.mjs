@@ -10,8 +10,8 @@ export default async function globalTeardown() {
 
 /**
  * A developer's or CI's server keeps running after the suite: without this, every run would
- * leave its hundreds of store schemas behind. A failure to drop is said, not fatal: the tests
- * have passed or failed already.
+ * leave dozens of store schemas behind (the store suite alone had 37 at once). A failure to drop
+ * is said, not fatal: the tests have passed or failed already.
  */
 async function dropTestSchemas() {
   const prefix = process.env.RPA_ACCESS_TEST_SCHEMA_PREFIX;
