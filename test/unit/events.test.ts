@@ -28,8 +28,14 @@ class FakeEventsApi {
   };
 }
 
-/** Holds every create until the test opens its gate; counts the most creates in flight at once. */
-function holdCreates(api: FakeEventsApi): { gates: Array<() => void>; most: () => number } {
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Holds every create until the test lets it through; counts the most creates in flight at once.
+ * `releaseUntil(n)` lets held creates through until `n` Events exist, `releaseNext()` waits for
+ * the next create to arrive and lets it through.
+ */
+function holdCreates(api: FakeEventsApi): { most: () => number; releaseUntil: (n: number) => Promise<void>; releaseNext: () => Promise<void> } {
   let inFlight = 0;
   let most = 0;
   const gates: Array<() => void> = [];
@@ -41,7 +47,20 @@ function holdCreates(api: FakeEventsApi): { gates: Array<() => void>; most: () =
     inFlight--;
     return create(p);
   };
-  return { gates, most: () => most };
+  const openAll = () => gates.splice(0).forEach((open) => open());
+  return {
+    most: () => most,
+    async releaseUntil(n) {
+      while (api.created.length < n) {
+        openAll();
+        await tick();
+      }
+    },
+    async releaseNext() {
+      while (gates.length === 0) await tick();
+      openAll();
+    },
+  };
 }
 
 describe('EventRecorder (fake API)', () => {
@@ -138,29 +157,25 @@ describe('EventRecorder (fake API)', () => {
 
   it('queues writes behind a few writers, drops (counted, logged once) when the queue is full, and never blocks the caller', async () => {
     const api = new FakeEventsApi();
-    const { gates, most } = holdCreates(api);
+    const { most, releaseUntil, releaseNext } = holdCreates(api);
     const { log, at } = recordingLogger();
     let drops = 0;
     const r = recorder(api, () => Date.now(), { maxInFlight: 2, maxQueued: 3, log, onDrop: () => drops++ });
     // Seven different events at once: 2 sent, 3 queued, 2 dropped; record() returns at once each time.
     for (let i = 0; i < 7; i++) expect(r.record(widget, 'Normal', 'Applied', 'Apply', `change ${i}`)).toBeUndefined();
-    await new Promise((resolve) => setImmediate(resolve));
+    await tick();
     expect(most()).toBe(2);
     expect(r.dropped).toBe(2);
     expect(drops).toBe(2);
     expect(r.backlog).toBe(5);
     expect(at('warn').map((r) => r.msg)).toEqual(['event write queue full: dropping events (the API server is slow or unreachable)']);
-    while (api.created.length < 5) {
-      gates.splice(0).forEach((open) => open());
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    await releaseUntil(5);
     await r.flush();
     expect(most()).toBe(2);
     expect(api.created.map((e) => e.note)).toEqual(['change 0', 'change 1', 'change 2', 'change 3', 'change 4']);
     // A dropped event is not remembered as a series: its next occurrence is created.
     r.record(widget, 'Normal', 'Applied', 'Apply', 'change 6');
-    while (gates.length === 0) await new Promise((resolve) => setImmediate(resolve));
-    gates.splice(0).forEach((open) => open());
+    await releaseNext();
     await r.flush();
     expect(api.created.map((e) => e.note)).toContain('change 6');
     expect(api.patches).toHaveLength(0);
@@ -168,7 +183,7 @@ describe('EventRecorder (fake API)', () => {
 
   it('sends Warnings before queued Normal writes, and a full queue drops a Normal write rather than a Warning', async () => {
     const api = new FakeEventsApi();
-    const { gates } = holdCreates(api);
+    const { releaseUntil, releaseNext } = holdCreates(api);
     const drops: string[] = [];
     const r = recorder(api, () => Date.now(), { maxInFlight: 1, maxQueued: 3, onDrop: (type) => drops.push(type) });
     // A flood of Normal ones (a cold start on a fresh store) with Warnings among them.
@@ -180,34 +195,41 @@ describe('EventRecorder (fake API)', () => {
     r.record(widget, 'Warning', 'SingleOwner', 'Apply', 'w3'); // pushes n2 out
     r.record(widget, 'Warning', 'SingleOwner', 'Apply', 'w4'); // only Warnings queued: dropped itself
     r.record(widget, 'Normal', 'Created', 'Apply', 'n4'); // full: dropped
-    await new Promise((resolve) => setImmediate(resolve));
+    await tick();
     expect(r.dropped).toBe(4);
     expect(drops).toEqual(['Normal', 'Normal', 'Warning', 'Normal']);
     expect(r.backlog).toBe(4);
-    while (api.created.length < 4) {
-      gates.splice(0).forEach((open) => open());
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    await releaseUntil(4);
     await r.flush();
     expect(api.created.map((e) => e.note)).toEqual(['n1', 'w1', 'w2', 'w3']);
     // A pushed-out event is not remembered as a series either: its next occurrence is created.
     r.record(widget, 'Normal', 'Created', 'Apply', 'n3');
-    while (gates.length === 0) await new Promise((resolve) => setImmediate(resolve));
-    gates.splice(0).forEach((open) => open());
+    await releaseNext();
     await r.flush();
     expect(api.created.map((e) => e.note)).toEqual(['n1', 'w1', 'w2', 'w3', 'n3']);
     expect(api.patches).toHaveLength(0);
   });
 
+  it('a queued Warning is sent before the Normal writes queued ahead of it', async () => {
+    const api = new FakeEventsApi();
+    const { releaseUntil } = holdCreates(api);
+    const r = recorder(api, () => Date.now(), { maxInFlight: 1 });
+    r.record(widget, 'Normal', 'Created', 'Apply', 'n1'); // sent at once
+    r.record(widget, 'Normal', 'Created', 'Apply', 'n2');
+    r.record(widget, 'Normal', 'Created', 'Apply', 'n3');
+    r.record(widget, 'Warning', 'SingleOwner', 'Apply', 'w1');
+    await releaseUntil(4);
+    await r.flush();
+    expect(api.created.map((e) => e.note)).toEqual(['n1', 'w1', 'n2', 'n3']);
+    expect(r.dropped).toBe(0);
+  });
+
   it('sends one write at a time by default, as client-go\'s broadcaster: Events wait, reconciles do not', async () => {
     const api = new FakeEventsApi();
-    const { gates, most } = holdCreates(api);
+    const { most, releaseUntil } = holdCreates(api);
     const r = recorder(api, () => Date.now());
     for (let i = 0; i < 4; i++) r.record(widget, 'Normal', 'Created', 'Apply', `object ${i}`);
-    while (api.created.length < 4) {
-      await new Promise((resolve) => setImmediate(resolve));
-      gates.splice(0).forEach((open) => open());
-    }
+    await releaseUntil(4);
     await r.flush();
     expect(most()).toBe(1);
     expect(r.dropped).toBe(0);
