@@ -52,6 +52,8 @@ const BUILT_INS_PER_TENANT = 11; // the built-in roles and the global group
 const OUR_RESOURCES = new Set(Object.values(PLURAL));
 const MiB = 2 ** 20;
 const execFileAsync = promisify(execFile);
+// Linux reports /proc CPU times in USER_HZ ticks, 100 per second on every architecture Node runs on.
+const CLOCK_TICKS = 100;
 
 /** API writes by kind, as the API server counts them. */
 interface Writes {
@@ -92,6 +94,58 @@ async function apiWrites(cp: ControlPlane): Promise<Writes> {
   return w;
 }
 
+/**
+ * Every request the API server has served so far, as `verb resource[/subresource]` → count and
+ * seconds in all (BENCH_REQUESTS=1 prints the cold start's, reads included).
+ */
+async function requestTally(cp: ControlPlane): Promise<Map<string, { count: number; seconds: number }>> {
+  const { stdout } = await execFileAsync('kubectl', ['--kubeconfig', cp.kubeconfigPath, 'get', '--raw', '/metrics'], { maxBuffer: 256 * MiB });
+  const tally = new Map<string, { count: number; seconds: number }>();
+  for (const line of stdout.split('\n')) {
+    const total = line.startsWith('apiserver_request_total{');
+    if (!total && !line.startsWith('apiserver_request_duration_seconds_sum{')) continue;
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    const code = labels.code && !labels.code.startsWith('2') ? ` (HTTP ${labels.code})` : '';
+    const key = `${labels.verb} ${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''}${code}`;
+    const entry = tally.get(key) ?? { count: 0, seconds: 0 };
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (total) entry.count += value;
+    else entry.seconds += value;
+    tally.set(key, entry);
+  }
+  return tally;
+}
+
+function printTallyDiff(title: string, a: Map<string, { count: number; seconds: number }>, b: Map<string, { count: number; seconds: number }>): void {
+  process.stderr.write(`${title}: requests by verb and resource (count, seconds in all)\n`);
+  for (const [key, after] of [...b].sort(([x], [y]) => x.localeCompare(y))) {
+    const before = a.get(key) ?? { count: 0, seconds: 0 };
+    const count = after.count - before.count;
+    if (count > 0) process.stderr.write(`  ${key}: ${count}, ${(after.seconds - before.seconds).toFixed(2)} s\n`);
+  }
+}
+
+/**
+ * BENCH_APISERVER_PROFILE=DIR: CPU profiles of kube-apiserver (`go tool pprof` reads them), one
+ * per `seconds` window from now until `done` resolves: DIR/PHASE-1.pprof, DIR/PHASE-2.pprof, ...
+ */
+async function profileApiServer(cp: ControlPlane, phase: string, done: Promise<unknown>, seconds = 15): Promise<void> {
+  const dir = process.env.BENCH_APISERVER_PROFILE;
+  if (!dir) return;
+  fs.mkdirSync(dir, { recursive: true });
+  let finished = false;
+  void done.finally(() => (finished = true));
+  for (let window = 1; !finished; window++) {
+    try {
+      const { stdout } = await execFileAsync('kubectl', ['--kubeconfig', cp.kubeconfigPath, 'get', '--raw', `/debug/pprof/profile?seconds=${seconds}`], { maxBuffer: 256 * MiB, encoding: 'buffer' });
+      fs.writeFileSync(path.join(dir, `${phase}-${window}.pprof`), stdout);
+    } catch (err) {
+      process.stderr.write(`kube-apiserver profile ${phase}-${window} failed: ${String(err)}\n`);
+      return;
+    }
+  }
+}
+
 /** The counts once they stop moving: Events are written after the reconciles, from a queue. */
 async function settledWrites(cp: ControlPlane): Promise<Writes> {
   let last = await apiWrites(cp);
@@ -105,6 +159,45 @@ async function settledWrites(cp: ControlPlane): Promise<Writes> {
 
 function minus(a: Writes, b: Writes): Writes {
   return Object.fromEntries(Object.keys(a).map((k) => [k, a[k as keyof Writes] - b[k as keyof Writes]])) as unknown as Writes;
+}
+
+/** CPU seconds a process has used so far (user + system, from /proc), or NaN once it is gone. */
+function cpuSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    // Fields 14 and 15 (utime, stime) after the command name, which may hold spaces: count from its ')'.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Busy CPU seconds of the whole machine so far (every core; /proc/stat, idle and iowait left out). */
+function machineCpuSeconds(): number {
+  const [, ...ticks] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = ticks as number[];
+  return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
+}
+
+/** CPU seconds so far of each process that shares the machine during a phase. */
+interface Cpu { apiServer: number; etcd: number; operator: number; bench: number; machine: number }
+
+function cpuNow(cp: ControlPlane, operatorPid?: number): Cpu {
+  const self = process.cpuUsage();
+  const pids = cp.pids();
+  return {
+    apiServer: cpuSecondsOf(pids.apiServer), etcd: cpuSecondsOf(pids.etcd), operator: operatorPid === undefined ? 0 : cpuSecondsOf(operatorPid),
+    bench: (self.user + self.system) / 1e6, machine: machineCpuSeconds(),
+  };
+}
+
+/** CPU milliseconds per object between two readings, by process; `other` is the rest of the machine. */
+function cpuPerObject(a: Cpu, b: Cpu, n: number): Record<keyof Cpu | 'other', number> {
+  const ms = (k: keyof Cpu) => round(((b[k] - a[k]) * 1000) / n, 2);
+  const ours = (['apiServer', 'etcd', 'operator', 'bench'] as const).reduce((sum, k) => sum + (b[k] - a[k]), 0);
+  return { apiServer: ms('apiServer'), etcd: ms('etcd'), operator: ms('operator'), bench: ms('bench'), machine: ms('machine'), other: round(((b.machine - a.machine - ours) * 1000) / n, 2) };
 }
 
 /** The operator process's memory once idle (bench/lib/operator-process.mjs). */
@@ -126,6 +219,10 @@ function imageEnvironment(): Record<string, string> {
 class OperatorProcess {
   private nextId = 1;
   private readonly waiting = new Map<number, (answer: Record<string, number>) => void>();
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   private constructor(private readonly child: ReturnType<typeof fork>, readonly baseline: Memory) {
     child.on('message', (m) => {
       const answer = m as { id?: number } & Record<string, number>;
@@ -222,7 +319,14 @@ async function main(): Promise<void> {
     // Readiness from a watch (bench/lib/readiness.ts), open from here on: the raw patches carry
     // the same watch load as the operator's writes.
     ready = await ReadinessWatch.start(kc);
-    const rawMs = await rawStatusPatches(kc, all);
+    const tallyBeforeRaw = process.env.BENCH_REQUESTS ? await requestTally(cp) : undefined;
+    const cpuBeforeRaw = cpuNow(cp);
+    const rawDone = rawStatusPatches(kc, all);
+    const rawProfile = profileApiServer(cp, 'raw', rawDone);
+    const rawMs = await rawDone;
+    const rawCpu = cpuPerObject(cpuBeforeRaw, cpuNow(cp), all.length);
+    await rawProfile;
+    if (tallyBeforeRaw) printTallyDiff('raw status patches', tallyBeforeRaw, await requestTally(cp));
     const users = all.filter((o) => o.kind === 'User');
     const wave = users.slice(0, Math.min(WAVE, users.length));
     const rawWaveMs = await rawStatusPatches(kc, wave);
@@ -231,10 +335,17 @@ async function main(): Promise<void> {
     storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rpa-access-bench-'));
     process.stderr.write('cold start...\n');
     const before = await apiWrites(cp);
+    const tallyBeforeCold = process.env.BENCH_REQUESTS ? await requestTally(cp) : undefined;
     operator = await OperatorProcess.start(cp.kubeconfigPath, storeDir);
     const start = performance.now();
+    const cpuBeforeCold = cpuNow(cp, operator.pid);
     const expected = all.length + TENANTS * BUILT_INS_PER_TENANT;
-    const convergeMs = await converged(ready, expected, undefined, start);
+    const coldDone = converged(ready, expected, undefined, start);
+    const coldProfile = profileApiServer(cp, 'cold-start', coldDone);
+    const convergeMs = await coldDone;
+    const coldCpu = cpuPerObject(cpuBeforeCold, cpuNow(cp, operator.pid), all.length);
+    await coldProfile;
+    if (tallyBeforeCold) printTallyDiff('cold start', tallyBeforeCold, await requestTally(cp));
     await operator.ask('idle');
     const afterCold = await settledWrites(cp);
     const memCold = await operator.ask('memory');
@@ -280,6 +391,8 @@ async function main(): Promise<void> {
         seconds: round(convergeMs / 1000, 2), objectsPerSecond: round(all.length / (convergeMs / 1000)),
         rawSeconds: round(rawMs / 1000, 2), rawPatchesPerSecond: round(all.length / (rawMs / 1000)), ratio: round(convergeMs / rawMs, 2),
         writes: cold, perObject: perObject(cold, expected),
+        // CPU ms per object (of the N, as the raw baseline) by process, raw patches beside the cold start.
+        cpuMsPerObject: { raw: rawCpu, coldStart: coldCpu },
       },
       drift: { seconds: round(driftMs / 1000, 2), writes: drift, total: Object.values(drift).reduce((a, b) => a + b, 0) },
       wave: {
@@ -313,12 +426,21 @@ async function main(): Promise<void> {
     console.log(`| drift pass (totals) | ${drift.status} | ${drift.objectPatches} | ${drift.eventCreates + drift.eventPatches} | ${drift.objectCreates} | ${drift.other} |`);
     console.log(`| wave | ${rows.wave.perObject.status} | ${rows.wave.perObject.finalizer} | ${rows.wave.perObject.events} | ${rows.wave.perObject.creates} | ${rows.wave.perObject.other} |`);
     console.log('');
+    const c = rows.coldStart.cpuMsPerObject;
+    console.log('| CPU ms per object | kube-apiserver | etcd | operator | benchmark (patches, watch) | rest of the machine | machine |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|');
+    for (const [phase, x] of [['raw status patches', c.raw], ['cold start', c.coldStart]] as const) {
+      console.log(`| ${phase} | ${x.apiServer} | ${x.etcd} | ${x.operator} | ${x.bench} | ${x.other} | ${x.machine} |`);
+    }
+    console.log('');
     const m = rows.memory;
     console.log(`operator process: RSS ${m.baselineRssMiB} MiB before it starts (modules loaded), ${m.rssAfterColdMiB} MiB after the cold start, ${m.rssAfterWaveMiB} MiB after the wave; growth ${m.rssGrowthKiBPerObject} KiB per object (V8 heap in use ${m.heapGrowthKiBPerObject}, reserved ${m.heapTotalGrowthKiBPerObject}, outside the heap ${m.externalGrowthKiBPerObject} KiB per object)`);
     console.log(`operator full GCs during the cold start: ${m.fullGcs}, ${m.fullGcSeconds} s in all, the longest ${m.longestFullGcMs} ms`);
   } finally {
     await operator?.stop().catch(() => undefined);
     await ready?.stop();
+    // BENCH_APISERVER_LOG=FILE keeps the API server's log (watchers it closed, slow requests).
+    if (process.env.BENCH_APISERVER_LOG) fs.copyFileSync(path.join(cp.dir, 'kube-apiserver.log'), process.env.BENCH_APISERVER_LOG);
     await cp.stop();
     // The store (some 7 MiB at 10,000 objects) is the run's alone.
     if (storeDir) fs.rmSync(storeDir, { recursive: true, force: true });

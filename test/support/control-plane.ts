@@ -43,6 +43,8 @@ export interface ControlPlane {
   tokenFor(user: string): string;
   /** The path of a kubeconfig authenticating as the user; throws for an unknown user. */
   kubeconfigFor(user: string): string;
+  /** The process IDs of etcd and kube-apiserver while they run (benchmarks read their CPU time). */
+  pids(): { etcd?: number; apiServer?: number };
   /** Stops kube-apiserver only (SIGKILL simulates a crash); etcd and its data stay. */
   stopApiServer(signal?: NodeJS.Signals): Promise<void>;
   /** Starts kube-apiserver again on the same port and waits until it is ready. */
@@ -157,6 +159,10 @@ class LocalControlPlane implements ControlPlane {
 
   kubeconfigFor(user: string): string {
     return this.user(user).kubeconfigPath;
+  }
+
+  pids(): { etcd?: number; apiServer?: number } {
+    return { etcd: this.etcd?.pid, apiServer: this.apiServer?.pid };
   }
 
   async startApiServer(): Promise<void> {
