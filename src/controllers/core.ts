@@ -85,6 +85,23 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/**
+ * The whole status the operator writes for `obj`: its generation observed, the Ready condition
+ * (lastTransitionTime kept while the condition's status stays), and `applied`, the generation the
+ * store holds (without it the object's last one stays). Pure: benchmarks send the same status.
+ */
+export function readyStatus(obj: AccessResource, status: ConditionStatus, reason: string, message: string, applied?: { generation: number | undefined }): AccessStatus {
+  const observedGeneration = obj.metadata.generation ?? 0;
+  const ours = findCondition(obj.status?.conditions, READY);
+  const next: AccessStatus = {
+    observedGeneration,
+    conditions: setCondition(ours ? [ours] : [], { type: READY, status, reason, message: scrubSecrets(message), observedGeneration }),
+  };
+  const appliedGeneration = applied ? applied.generation : obj.status?.appliedGeneration;
+  if (appliedGeneration !== undefined) next.appliedGeneration = appliedGeneration;
+  return next;
+}
+
 /** Live reads made at once when confirming that objects missing from the cache are gone. */
 const LIVE_READS_AT_ONCE = 8;
 
@@ -120,16 +137,9 @@ export class ReconcileCore {
    * holds; without it the last one stays.
    */
   async setReady(obj: AccessResource, status: ConditionStatus, reason: string, message: string, applied?: { generation: number | undefined }): Promise<void> {
-    const observedGeneration = obj.metadata.generation ?? 0;
-    const ours = findCondition(obj.status?.conditions, READY);
-    const next: AccessStatus = {
-      observedGeneration,
-      conditions: setCondition(ours ? [ours] : [], { type: READY, status, reason, message: scrubSecrets(message), observedGeneration }),
-    };
-    const appliedGeneration = applied ? applied.generation : obj.status?.appliedGeneration;
-    if (appliedGeneration !== undefined) next.appliedGeneration = appliedGeneration;
+    const next = readyStatus(obj, status, reason, message, applied);
     if (statusEqual(obj.status, next)) return;
-    const before = ours?.reason;
+    const before = findCondition(obj.status?.conditions, READY)?.reason;
     if (before !== reason) {
       if (reason === 'Paused') this.events.record(obj, 'Normal', 'Paused', 'Pause', message);
       else if (before === 'Paused' && !isPaused(obj)) this.events.record(obj, 'Normal', 'Resumed', 'Resume', `The annotation ${ANNOTATION_PAUSED} was removed; the operator applies this object again.`);

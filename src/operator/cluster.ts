@@ -11,7 +11,8 @@ import { crdName, type ClusterPort, type CrdState } from '../controllers/core.js
 import type { StatusLedger } from '../controllers/status-ledger.js';
 import { gvr, objectKey, type AccessResource, type AccessStatus } from '../api/v1alpha1/resource.js';
 
-const FIELD_MANAGER = 'rpa-access-operator';
+/** The field manager of every write the operator makes. */
+export const FIELD_MANAGER = 'rpa-access-operator';
 
 /** A custom resource as the informers cache it. */
 export type CachedResource = AccessResource & KubernetesObject;
@@ -32,6 +33,11 @@ function ref(obj: AccessResource) {
 function tolerateGone(err: unknown): void {
   if (errorCode(err) === 404) return;
   throw err;
+}
+
+/** The merge patch that makes `status` the whole status: status is the operator's, so every key it may hold is named (null removes). */
+export function statusPatch(status: AccessStatus): Record<string, unknown> {
+  return { observedGeneration: null, appliedGeneration: null, conditions: null, ...status };
 }
 
 /** A CRD seen terminating or absent stays so for this long: an uninstall releases objects by the hundred. */
@@ -101,10 +107,8 @@ export class KubeCluster implements ClusterPort {
   }
 
   async writeStatus(obj: AccessResource, status: AccessStatus): Promise<void> {
-    // Status is the operator's: every key it may hold is named (null removes), so nothing else stands.
-    const whole = { observedGeneration: null, appliedGeneration: null, conditions: null, ...status };
     this.ledger?.record(objectKey(obj.kind, obj.metadata.namespace, obj.metadata.name), status);
-    await patchStatus(this.kc, ref(obj), whole, { fieldManager: FIELD_MANAGER }).catch(tolerateGone);
+    await patchStatus(this.kc, ref(obj), statusPatch(status), { fieldManager: FIELD_MANAGER }).catch(tolerateGone);
   }
 
   async create(obj: AccessResource): Promise<AccessResource | undefined> {
