@@ -6,6 +6,7 @@
  */
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { Informer, resourcePath } from '../../src/k8s/informer.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { PLURAL, type BulkKind } from '../../test/support/bulk.js';
 import { ready, type Resource } from '../../test/support/kube.js';
 
@@ -17,8 +18,11 @@ export class ReadinessWatch {
   private waiters: { keys?: Set<string>; expected: number; resolve: () => void }[] = [];
 
   private constructor(kc: KubeConfig) {
+    // BENCH_LOG (debug, info): the benchmark's own watches log as the operator's do, so a watch
+    // the API server closes shows whose it was.
+    const log = process.env.BENCH_LOG ? createLogger({ name: 'benchmark-readiness', level: process.env.BENCH_LOG, format: 'json' }) : silentLogger;
     for (const kind of Object.keys(PLURAL) as BulkKind[]) {
-      const informer = new Informer<Watched>({ kc, path: resourcePath({ group: 'rpa-access.io', version: 'v1alpha1', plural: PLURAL[kind] }), name: kind, resyncPeriodMs: 0 });
+      const informer = new Informer<Watched>({ kc, path: resourcePath({ group: 'rpa-access.io', version: 'v1alpha1', plural: PLURAL[kind] }), name: kind, resyncPeriodMs: 0, log });
       informer.on((event, obj) => {
         const key = `${kind}/${obj.metadata?.namespace}/${obj.metadata?.name}`;
         if (event !== 'delete' && ready(obj)?.status === 'True') this.ready.add(key);

@@ -304,7 +304,7 @@ export class Informer<T extends KubernetesObject> {
           needList = false;
         }
         const started = Date.now();
-        const { outcome, events } = await this.watchOnce();
+        const { outcome, events, timeoutSeconds } = await this.watchOnce();
         if (outcome === 'expired') {
           needList = true;
           if (events === 0 && started - this.lastListAt < MIN_HEALTHY_WATCH_MS) {
@@ -318,6 +318,12 @@ export class Informer<T extends KubernetesObject> {
           if (events === 0 && Date.now() - started < MIN_HEALTHY_WATCH_MS) {
             throw new WatchFailure('watch closed immediately without events');
           }
+          // Ended well before its timeout, a watch was most likely closed by the API server's watch
+          // cache for falling behind (it drops a watcher whose buffer stays full): nothing is
+          // lost (the next watch resumes from the last resourceVersion), but if it recurs under
+          // load the process is too slow to read its watches.
+          const seconds = Math.round((Date.now() - started) / 100) / 10;
+          this.log.debug({ informer: this.name, events, seconds, timeoutSeconds, early: seconds < timeoutSeconds / 2 }, 'watch ended by the API server; resuming');
           this.backoff.reset();
         }
       } catch (err) {
@@ -389,7 +395,7 @@ export class Informer<T extends KubernetesObject> {
   }
 
   /** One watch from the current resourceVersion, until it ends, fails, expires or a resync is due. */
-  private watchOnce(): Promise<{ outcome: WatchOutcome; events: number }> {
+  private watchOnce(): Promise<{ outcome: WatchOutcome; events: number; timeoutSeconds: number }> {
     const stop = this.stopController.signal;
     const timeoutSeconds = Math.round(this.opts.watchTimeoutSeconds * (1 + Math.random()));
     const query = {
@@ -413,7 +419,7 @@ export class Informer<T extends KubernetesObject> {
         stop.removeEventListener('abort', onStop);
         handle?.abort();
         if (outcome instanceof Error) reject(outcome);
-        else resolve({ outcome, events });
+        else resolve({ outcome, events, timeoutSeconds });
       };
       const onStop = (): void => finish('stopped');
       const armWatchdog = (): void => {

@@ -163,9 +163,10 @@ describe('Informer (fake API server)', () => {
     expect(inf.lastSyncResourceVersion).toBe('20');
   });
 
-  it('resumes a watch that ended from the last resourceVersion seen, without relisting', async () => {
+  it('resumes a watch that ended from the last resourceVersion seen, without relisting, and says the API server ended it early', async () => {
     const src = new FakeCollection();
-    const inf = track(fakeInformer(src));
+    const { log, at } = recordingLogger();
+    const inf = track(fakeInformer(src, { log, name: 'ConfigMap' }));
     inf.start();
     await until('a watch', () => src.watches.length === 1);
     src.current.onEvent('ADDED', obj('a', '15'));
@@ -176,6 +177,10 @@ describe('Informer (fake API server)', () => {
     await until('a second watch', () => src.watches.length === 2);
     expect(src.current.query.resourceVersion).toBe('17');
     expect(src.listCalls).toBe(1);
+    // Ended ~1 s into a watch of 300-600 s: what a watch cache dropping a watcher looks like.
+    const ended = at('debug').filter((r) => r.msg === 'watch ended by the API server; resuming');
+    expect(ended).toEqual([expect.objectContaining({ informer: 'ConfigMap', events: 2, early: true })]);
+    expect(ended[0]!.timeoutSeconds).toBeGreaterThanOrEqual(300);
   });
 
   it('relists on 410 Gone, as an ERROR event or as an HTTP status, and reports only the difference', async () => {
