@@ -440,7 +440,13 @@ async function main(): Promise<void> {
     await operator?.stop().catch(() => undefined);
     await ready?.stop();
     // BENCH_APISERVER_LOG=FILE keeps the API server's log (watchers it closed, slow requests).
-    if (process.env.BENCH_APISERVER_LOG) fs.copyFileSync(path.join(cp.dir, 'kube-apiserver.log'), process.env.BENCH_APISERVER_LOG);
+    if (process.env.BENCH_APISERVER_LOG) {
+      try {
+        fs.copyFileSync(path.join(cp.dir, 'kube-apiserver.log'), process.env.BENCH_APISERVER_LOG);
+      } catch (err) {
+        process.stderr.write(`kube-apiserver's log not kept: ${String(err)}\n`);
+      }
+    }
     await cp.stop();
     // The store (some 7 MiB at 10,000 objects) is the run's alone.
     if (storeDir) fs.rmSync(storeDir, { recursive: true, force: true });

@@ -318,10 +318,11 @@ export class Informer<T extends KubernetesObject> {
           if (events === 0 && Date.now() - started < MIN_HEALTHY_WATCH_MS) {
             throw new WatchFailure('watch closed immediately without events');
           }
-          // Ended well before its timeout, a watch was most likely closed by the API server's watch
-          // cache for falling behind (it drops a watcher whose buffer stays full): nothing is
-          // lost (the next watch resumes from the last resourceVersion), but if it recurs under
-          // load the process is too slow to read its watches.
+          // Ended well before its timeout, a watch was most likely dropped by the API server's
+          // watch cache, whose buffer for it stayed full. Nothing is lost (the next watch resumes
+          // from the last resourceVersion). When every client's watch of a kind ends at once, the
+          // API server could not feed them (seen with both cores busy); when only this process's
+          // do, it reads them too slowly.
           const seconds = Math.round((Date.now() - started) / 100) / 10;
           this.log.debug({ informer: this.name, events, seconds, timeoutSeconds, early: seconds < timeoutSeconds / 2 }, 'watch ended by the API server; resuming');
           this.backoff.reset();
