@@ -13,7 +13,7 @@ import pino from 'pino';
 import { startOperator } from '../src/operator/manager.js';
 import { patchStatus } from '../src/k8s/client.js';
 import { assetsDir, startControlPlane } from '../test/support/control-plane.js';
-import { PLURAL, createBulk, listReadiness, pool } from '../test/support/bulk.js';
+import { bulkRef, createBulk, listReadiness, pool } from '../test/support/bulk.js';
 import { installCrds, kubeConfigOf } from '../test/support/kube.js';
 import { numberFlag } from './lib/args.js';
 
@@ -33,7 +33,7 @@ async function main(): Promise<void> {
     // Raw write rate: one status patch per object, same parallelism as the operator's workers.
     const rawStart = performance.now();
     await pool(all, CONCURRENCY, async (o) => {
-      await patchStatus(kc, { group: 'rpa-access.io', version: 'v1alpha1', plural: PLURAL[o.kind], namespace: o.tenant, name: o.name }, { conditions: [] });
+      await patchStatus(kc, bulkRef(o), { conditions: [] });
     });
     const rawMs = performance.now() - rawStart;
 

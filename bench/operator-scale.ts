@@ -33,9 +33,10 @@ import { fileURLToPath } from 'node:url';
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { MERGE_PATCH, patchStatus, reusingConnections } from '../src/k8s/client.js';
 import { assetsDir, startControlPlane, type ControlPlane } from '../test/support/control-plane.js';
-import { PLURAL, createBulk, pool, type BulkObject } from '../test/support/bulk.js';
+import { PLURAL, bulkRef, createBulk, pool, type BulkObject } from '../test/support/bulk.js';
 import { installCrds, kubeConfigOf } from '../test/support/kube.js';
 import { numberFlag } from './lib/args.js';
+import { machineCpuSeconds, processCpuSeconds } from './lib/cpu.js';
 import { installFinalizerWebhook } from './lib/finalizer-webhook.js';
 import { ReadinessWatch } from './lib/readiness.js';
 import { FINALIZER } from '../src/model/catalog.js';
@@ -52,8 +53,6 @@ const BUILT_INS_PER_TENANT = 11; // the built-in roles and the global group
 const OUR_RESOURCES = new Set(Object.values(PLURAL));
 const MiB = 2 ** 20;
 const execFileAsync = promisify(execFile);
-// Linux reports /proc CPU times in USER_HZ ticks, 100 per second on every architecture Node runs on.
-const CLOCK_TICKS = 100;
 
 /** API writes by kind, as the API server counts them. */
 interface Writes {
@@ -67,16 +66,36 @@ interface Writes {
 
 const ZERO: Writes = { status: 0, objectPatches: 0, objectCreates: 0, eventCreates: 0, eventPatches: 0, other: 0 };
 
-async function apiWrites(cp: ControlPlane): Promise<Writes> {
+/** One series of the API server's request metrics: `apiserver_request_total` or its duration sum. */
+interface RequestSeries {
+  labels: Record<string, string | undefined>;
+  /** Requests served (apiserver_request_total), else 0. */
+  count: number;
+  /** Seconds spent on them (apiserver_request_duration_seconds_sum), else 0. */
+  seconds: number;
+}
+
+/** The API server's request counters as it has them now (its `/metrics`). */
+async function requestMetrics(cp: ControlPlane): Promise<RequestSeries[]> {
   // /metrics is a few MB: more than kubectl()'s default output buffer.
   const { stdout } = await execFileAsync('kubectl', ['--kubeconfig', cp.kubeconfigPath, 'get', '--raw', '/metrics'], { maxBuffer: 256 * MiB });
-  const w = { ...ZERO };
+  const series: RequestSeries[] = [];
   for (const line of stdout.split('\n')) {
-    if (!line.startsWith('apiserver_request_total{')) continue;
-    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    const total = line.startsWith('apiserver_request_total{');
+    if (!total && !line.startsWith('apiserver_request_duration_seconds_sum{')) continue;
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]]));
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    series.push({ labels, count: total ? value : 0, seconds: total ? 0 : value });
+  }
+  return series;
+}
+
+/** API writes so far, by kind (the requests' counts). */
+function writesOf(series: RequestSeries[]): Writes {
+  const w = { ...ZERO };
+  for (const { labels, count } of series) {
     const verb = labels.verb ?? '';
-    if (!['POST', 'PATCH', 'PUT', 'DELETE'].includes(verb)) continue;
-    const count = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (count === 0 || !['POST', 'PATCH', 'PUT', 'DELETE'].includes(verb)) continue;
     const resource = labels.resource ?? '';
     if (OUR_RESOURCES.has(resource as never)) {
       if (verb === 'PATCH' && labels.subresource === 'status') w.status += count;
@@ -94,23 +113,23 @@ async function apiWrites(cp: ControlPlane): Promise<Writes> {
   return w;
 }
 
+async function apiWrites(cp: ControlPlane): Promise<Writes> {
+  return writesOf(await requestMetrics(cp));
+}
+
 /**
- * Every request the API server has served so far, as `verb resource[/subresource]` → count and
- * seconds in all (BENCH_REQUESTS=1 prints the cold start's, reads included).
+ * Every request served so far, as `verb resource[/subresource]` → count and seconds in all
+ * (BENCH_REQUESTS=1 prints the raw phase's and the cold start's, reads included).
  */
-async function requestTally(cp: ControlPlane): Promise<Map<string, { count: number; seconds: number }>> {
-  const { stdout } = await execFileAsync('kubectl', ['--kubeconfig', cp.kubeconfigPath, 'get', '--raw', '/metrics'], { maxBuffer: 256 * MiB });
+function tallyOf(series: RequestSeries[]): Map<string, { count: number; seconds: number }> {
   const tally = new Map<string, { count: number; seconds: number }>();
-  for (const line of stdout.split('\n')) {
-    const total = line.startsWith('apiserver_request_total{');
-    if (!total && !line.startsWith('apiserver_request_duration_seconds_sum{')) continue;
-    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+  for (const { labels, count, seconds } of series) {
+    // Only the counter has a code: non-2xx requests get keys of their own.
     const code = labels.code && !labels.code.startsWith('2') ? ` (HTTP ${labels.code})` : '';
     const key = `${labels.verb} ${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''}${code}`;
     const entry = tally.get(key) ?? { count: 0, seconds: 0 };
-    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
-    if (total) entry.count += value;
-    else entry.seconds += value;
+    entry.count += count;
+    entry.seconds += seconds;
     tally.set(key, entry);
   }
   return tally;
@@ -161,26 +180,6 @@ function minus(a: Writes, b: Writes): Writes {
   return Object.fromEntries(Object.keys(a).map((k) => [k, a[k as keyof Writes] - b[k as keyof Writes]])) as unknown as Writes;
 }
 
-/** CPU seconds a process has used so far (user + system, from /proc), or NaN once it is gone. */
-function cpuSecondsOf(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    // Fields 14 and 15 (utime, stime) after the command name, which may hold spaces: count from its ')'.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Busy CPU seconds of the whole machine so far (every core; /proc/stat, idle and iowait left out). */
-function machineCpuSeconds(): number {
-  const [, ...ticks] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
-  const [user, nice, system, , , irq, softirq, steal] = ticks as number[];
-  return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
-}
-
 /** CPU seconds so far of each process that shares the machine during a phase. */
 interface Cpu { apiServer: number; etcd: number; operator: number; bench: number; machine: number }
 
@@ -188,7 +187,7 @@ function cpuNow(cp: ControlPlane, operatorPid?: number): Cpu {
   const self = process.cpuUsage();
   const pids = cp.pids();
   return {
-    apiServer: cpuSecondsOf(pids.apiServer), etcd: cpuSecondsOf(pids.etcd), operator: operatorPid === undefined ? 0 : cpuSecondsOf(operatorPid),
+    apiServer: processCpuSeconds(pids.apiServer), etcd: processCpuSeconds(pids.etcd), operator: operatorPid === undefined ? 0 : processCpuSeconds(operatorPid),
     bench: (self.user + self.system) / 1e6, machine: machineCpuSeconds(),
   };
 }
@@ -265,7 +264,7 @@ class OperatorProcess {
 async function rawStatusPatches(kc: KubeConfig, objs: BulkObject[]): Promise<number> {
   const start = performance.now();
   await pool(objs, CONCURRENCY, async (o) => {
-    await patchStatus(kc, { group: 'rpa-access.io', version: 'v1alpha1', plural: PLURAL[o.kind], namespace: o.tenant, name: o.name }, { conditions: [] });
+    await patchStatus(kc, bulkRef(o), { conditions: [] });
   });
   return performance.now() - start;
 }
@@ -319,14 +318,14 @@ async function main(): Promise<void> {
     // Readiness from a watch (bench/lib/readiness.ts), open from here on: the raw patches carry
     // the same watch load as the operator's writes.
     ready = await ReadinessWatch.start(kc);
-    const tallyBeforeRaw = process.env.BENCH_REQUESTS ? await requestTally(cp) : undefined;
+    const tallyBeforeRaw = process.env.BENCH_REQUESTS ? tallyOf(await requestMetrics(cp)) : undefined;
     const cpuBeforeRaw = cpuNow(cp);
     const rawDone = rawStatusPatches(kc, all);
     const rawProfile = profileApiServer(cp, 'raw', rawDone);
     const rawMs = await rawDone;
     const rawCpu = cpuPerObject(cpuBeforeRaw, cpuNow(cp), all.length);
     await rawProfile;
-    if (tallyBeforeRaw) printTallyDiff('raw status patches', tallyBeforeRaw, await requestTally(cp));
+    if (tallyBeforeRaw) printTallyDiff('raw status patches', tallyBeforeRaw, tallyOf(await requestMetrics(cp)));
     const users = all.filter((o) => o.kind === 'User');
     const wave = users.slice(0, Math.min(WAVE, users.length));
     const rawWaveMs = await rawStatusPatches(kc, wave);
@@ -334,8 +333,9 @@ async function main(): Promise<void> {
     // 1. Cold start.
     storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rpa-access-bench-'));
     process.stderr.write('cold start...\n');
-    const before = await apiWrites(cp);
-    const tallyBeforeCold = process.env.BENCH_REQUESTS ? await requestTally(cp) : undefined;
+    const metricsBefore = await requestMetrics(cp);
+    const before = writesOf(metricsBefore);
+    const tallyBeforeCold = process.env.BENCH_REQUESTS ? tallyOf(metricsBefore) : undefined;
     operator = await OperatorProcess.start(cp.kubeconfigPath, storeDir);
     const start = performance.now();
     const cpuBeforeCold = cpuNow(cp, operator.pid);
@@ -345,7 +345,7 @@ async function main(): Promise<void> {
     const convergeMs = await coldDone;
     const coldCpu = cpuPerObject(cpuBeforeCold, cpuNow(cp, operator.pid), all.length);
     await coldProfile;
-    if (tallyBeforeCold) printTallyDiff('cold start', tallyBeforeCold, await requestTally(cp));
+    if (tallyBeforeCold) printTallyDiff('cold start', tallyBeforeCold, tallyOf(await requestMetrics(cp)));
     await operator.ask('idle');
     const afterCold = await settledWrites(cp);
     const memCold = await operator.ask('memory');

@@ -13,7 +13,6 @@
  *
  *   npx tsx bench/status-cost.ts [--objects 5000] [--rounds 4] [--concurrency 8]
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readiness } from '../src/model/readiness.js';
@@ -22,28 +21,22 @@ import type { AnyEntry } from '../src/model/types.js';
 import { toEntry, type AccessResource } from '../src/api/v1alpha1/resource.js';
 import { readyStatus } from '../src/controllers/core.js';
 import { FIELD_MANAGER, statusPatch } from '../src/operator/cluster.js';
-import { patchStatus, rawRequest, reusingConnections } from '../src/k8s/client.js';
+import { patchStatus, rawRequest, resourcePath, reusingConnections } from '../src/k8s/client.js';
 import { assetsDir, startControlPlane } from '../test/support/control-plane.js';
-import { PLURAL, createBulk, pool, type BulkObject } from '../test/support/bulk.js';
+import { bulkRef, createBulk, pool, type BulkObject } from '../test/support/bulk.js';
 import { installCrds, kubeConfigOf } from '../test/support/kube.js';
 import { numberFlag } from './lib/args.js';
+import { processCpuSeconds } from './lib/cpu.js';
 
 const N = numberFlag('objects', 5_000);
 const ROUNDS = numberFlag('rounds', 4);
 const CONCURRENCY = numberFlag('concurrency', 8);
-const CLOCK_TICKS = 100; // /proc CPU times are in USER_HZ ticks, 100 per second on Linux
 
 type Body = 'minimal' | 'operator';
 const LABEL: Record<Body, string> = {
   minimal: '`{conditions: []}` (operator-scale\'s raw baseline)',
   operator: 'the operator\'s status (Ready, generations)',
 };
-
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
 
 function asResource(o: BulkObject): AccessResource {
   return { apiVersion: 'rpa-access.io/v1alpha1', kind: o.kind, metadata: { name: o.name, namespace: o.tenant, generation: 1 }, spec: o.spec };
@@ -70,16 +63,15 @@ async function round(body: Body): Promise<Round> {
     const objs = await createBulk(kc, { prefix: 'tenant', tenants: 1, total: N });
     const statuses = body === 'operator' ? operatorStatuses(objs) : undefined;
     const pid = cp.pids().apiServer!;
-    const cpuBefore = cpuSeconds(pid);
+    const cpuBefore = processCpuSeconds(pid);
     const start = performance.now();
     await pool(objs, CONCURRENCY, async (o) => {
-      const ref = { group: 'rpa-access.io', version: 'v1alpha1', plural: PLURAL[o.kind], namespace: o.tenant, name: o.name };
-      await patchStatus(kc, ref, statuses ? statuses.get(o) : { conditions: [] }, statuses ? { fieldManager: FIELD_MANAGER } : {});
+      await patchStatus(kc, bulkRef(o), statuses ? statuses.get(o) : { conditions: [] }, statuses ? { fieldManager: FIELD_MANAGER } : {});
     });
     const seconds = (performance.now() - start) / 1000;
-    const cpu = cpuSeconds(pid) - cpuBefore;
+    const cpu = processCpuSeconds(pid) - cpuBefore;
     const user = objs.find((o) => o.kind === 'User')!;
-    const sample = await rawRequest(kc, { path: `/apis/rpa-access.io/v1alpha1/namespaces/${user.tenant}/users/${user.name}` });
+    const sample = await rawRequest(kc, { path: `${resourcePath(bulkRef(user))}/${user.name}` });
     return { body, patchesPerSecond: objs.length / seconds, apiServerMsPerPatch: (cpu * 1000) / objs.length, objectBytes: JSON.stringify(sample).length };
   } finally {
     await cp.stop();

@@ -1,5 +1,6 @@
 /** Many realistic objects at once, for load, fault tests and benchmarks. */
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { gvr } from '../../src/api/v1alpha1/resource.js';
 
 export const PLURAL = { User: 'users', Group: 'groups', Role: 'roles', RoleBinding: 'rolebindings' } as const;
 export type BulkKind = keyof typeof PLURAL;
@@ -8,6 +9,11 @@ export interface BulkObject {
   kind: BulkKind;
   name: string;
   spec: Record<string, unknown>;
+}
+
+/** Where a bulk object lives in the API (for patchStatus and the raw requests). */
+export function bulkRef(o: BulkObject): { group: string; version: string; plural: string; namespace: string; name: string } {
+  return { ...gvr(o.kind), namespace: o.tenant, name: o.name };
 }
 
 /** A tenant's mix: users in groups, a few custom roles, bindings to users and groups. */
