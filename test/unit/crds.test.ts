@@ -160,10 +160,10 @@ describe.each(KINDS)('%s CRD', (kind) => {
     }
   });
 
-  test('status conditions: a map-list keyed by type', () => {
+  test('status conditions: one atomic value to the API server (the operator writes the whole status)', () => {
     const conditions = (root.properties as Any).status.properties.conditions;
-    expect(conditions['x-kubernetes-list-type']).toBe('map');
-    expect(conditions['x-kubernetes-list-map-keys']).toEqual(['type']);
+    expect(conditions['x-kubernetes-list-type']).toBe('atomic');
+    expect(conditions['x-kubernetes-list-map-keys']).toBeUndefined();
     expect(conditions.items.required).toContain('type');
   });
 

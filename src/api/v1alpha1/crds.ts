@@ -15,7 +15,7 @@ import yaml from 'js-yaml';
 import { BUILT_IN_ROLES, KINDS, type Kind } from '../../model/catalog.js';
 import { SPEC_SCHEMAS, STATUS_SCHEMA, type JSONSchema } from '../../model/schemas.js';
 import { toStructuralSchema } from '../../k8s/structural-schema.js';
-import { conditionPath, customResourceDefinition, printerColumn as col, type PrinterColumn } from './custom-resource-definition.js';
+import { CONDITIONS_LIST, conditionPath, customResourceDefinition, printerColumn as col, type PrinterColumn } from './custom-resource-definition.js';
 import { buildOrchestratorCrd } from './orchestrator.js';
 import { PLURALS, SHORT_NAMES } from './resource.js';
 
@@ -85,7 +85,7 @@ function statusSchema(): JSONSchema {
   const props = status.properties as Record<string, JSONSchema>;
   const conditions = props.conditions;
   if (conditions) {
-    props.conditions = { ...conditions, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] };
+    props.conditions = { ...conditions, ...CONDITIONS_LIST };
   }
   return status;
 }

@@ -6,7 +6,7 @@
  */
 import { API_GROUP, API_VERSION } from '../../model/catalog.js';
 import type { Condition } from '../../k8s/status.js';
-import { conditionPath, customResourceDefinition, printerColumn as col } from './custom-resource-definition.js';
+import { CONDITIONS_LIST, conditionPath, customResourceDefinition, printerColumn as col } from './custom-resource-definition.js';
 
 export const ORCHESTRATOR_KIND = 'Orchestrator';
 const ORCHESTRATOR_PLURAL = 'orchestrators';
@@ -122,7 +122,7 @@ const STATUS_SCHEMA = {
   description: 'What the last sync found and did.',
   properties: {
     observedGeneration: int('The generation of the spec last synced.'),
-    conditions: { type: 'array', items: CONDITION_SCHEMA, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'], description: '`Ready` and `Synced`.' },
+    conditions: { type: 'array', items: CONDITION_SCHEMA, ...CONDITIONS_LIST, description: '`Ready` and `Synced`.' },
     lastSyncTime: str('When the last sync finished.', { format: 'date-time' }),
     observedRevision: int('The store revision of the tenant last pushed.'),
     counts: {
