@@ -1,6 +1,7 @@
 /**
- * The four CustomResourceDefinitions, derived from the JSON Schemas of src/model/schemas.ts (the
- * single source of truth: ajv validates with the same objects). Pure: `buildCrds()` returns
+ * The CustomResourceDefinitions of the four access kinds (the Orchestrator's comes from
+ * orchestrator.ts), derived from the JSON Schemas of src/model/schemas.ts (the single source of
+ * truth: ajv validates with the same objects). Pure: `buildCrds()` returns
  * plain objects; `renderCrdFiles()` gives the exact bytes scripts/gen-crds.ts writes to crds/,
  * config/crd/bases/ and charts/rpa-access/crds/, and test/unit/crds.test.ts compares them.
  *
@@ -9,7 +10,7 @@
  *   Kubernetes 1.25+, dropped by older servers; the webhook and the operator enforce it as well;
  * - RoleBinding `spec` gets CEL rules for the built-in roles' scope (folder required for folder
  *   roles, forbidden for tenant roles), likewise a first line before the webhook's full check;
- * - `status.conditions` becomes a map-list keyed by `type` (as metav1.Condition lists are).
+ * - `status.conditions` becomes an atomic list (CONDITIONS_LIST says why it is not a map list).
  */
 import yaml from 'js-yaml';
 import { BUILT_IN_ROLES, KINDS, type Kind } from '../../model/catalog.js';
