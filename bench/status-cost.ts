@@ -21,7 +21,7 @@ import type { AnyEntry } from '../src/model/types.js';
 import { toEntry, type AccessResource } from '../src/api/v1alpha1/resource.js';
 import { readyStatus } from '../src/controllers/core.js';
 import { FIELD_MANAGER, statusPatch } from '../src/operator/cluster.js';
-import { patchStatus, rawRequest, resourcePath, reusingConnections } from '../src/k8s/client.js';
+import { patchStatus, readObjectLive, reusingConnections } from '../src/k8s/client.js';
 import { assetsDir, startControlPlane } from '../test/support/control-plane.js';
 import { bulkRef, createBulk, pool, type BulkObject } from '../test/support/bulk.js';
 import { installCrds, kubeConfigOf } from '../test/support/kube.js';
@@ -71,7 +71,8 @@ async function round(body: Body): Promise<Round> {
     const seconds = (performance.now() - start) / 1000;
     const cpu = processCpuSeconds(pid) - cpuBefore;
     const user = objs.find((o) => o.kind === 'User')!;
-    const sample = await rawRequest(kc, { path: `${resourcePath(bulkRef(user))}/${user.name}` });
+    const sample = await readObjectLive(kc, bulkRef(user));
+    if (!sample) throw new Error(`${user.tenant}/${user.name} is gone after its status patch`);
     return { body, patchesPerSecond: objs.length / seconds, apiServerMsPerPatch: (cpu * 1000) / objs.length, objectBytes: JSON.stringify(sample).length };
   } finally {
     await cp.stop();

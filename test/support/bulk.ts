@@ -1,6 +1,7 @@
 /** Many realistic objects at once, for load, fault tests and benchmarks. */
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { gvr } from '../../src/api/v1alpha1/resource.js';
+import type { CustomObjectRef } from '../../src/k8s/client.js';
 
 export const PLURAL = { User: 'users', Group: 'groups', Role: 'roles', RoleBinding: 'rolebindings' } as const;
 export type BulkKind = keyof typeof PLURAL;
@@ -12,7 +13,7 @@ export interface BulkObject {
 }
 
 /** Where a bulk object lives in the API (for patchStatus and the raw requests). */
-export function bulkRef(o: BulkObject): { group: string; version: string; plural: string; namespace: string; name: string } {
+export function bulkRef(o: BulkObject): CustomObjectRef {
   return { ...gvr(o.kind), namespace: o.tenant, name: o.name };
 }
 
